@@ -1,0 +1,251 @@
+//! Getting bytes to disk.
+//!
+//! - ASYNC_FLUSH: a thread flushes the CommitLog every `flushIntervalCommitLog` when at least
+//!   `flushCommitLogLeastPages` are dirty, and everything at least every
+//!   `flushCommitLogThoroughInterval`.
+//! - SYNC_FLUSH (group commit): writers queue "flush up to N" requests; the thread takes every
+//!   queued request, flushes once up to the current write position (which covers them all) and
+//!   answers them together. While one flush runs, the next group gathers.
+//! - A second thread flushes consume queues and the index, then records in the checkpoint the
+//!   offset up to which log, queues and index are all on disk.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc, Condvar, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::oneshot;
+
+use super::{
+    checkpoint::Checkpoint,
+    commit_log::CommitLog,
+    config::{FlushDiskType, StoreConfig},
+    dispatch::Dispatcher,
+    error::NotWritable,
+    gate::WriteGate,
+    index::Index,
+    queue_table::QueueTable,
+};
+
+const PAGE: u64 = 4096;
+
+#[derive(Debug, Default)]
+struct Requests {
+    waiting: Vec<(u64, oneshot::Sender<bool>)>,
+    poke: bool,
+}
+
+/// The CommitLog flusher.
+#[derive(Debug)]
+pub struct Flusher {
+    log: Arc<CommitLog>,
+    gate: Arc<WriteGate>,
+    mode: FlushDiskType,
+    interval: Duration,
+    least_bytes: u64,
+    thorough: Duration,
+    requests: Mutex<Requests>,
+    wake: Condvar,
+    stop: AtomicBool,
+    dispatcher: Mutex<Option<Arc<Dispatcher>>>,
+}
+
+impl Flusher {
+    /// A flusher for `log` configured by `config`.
+    pub fn new(log: Arc<CommitLog>, gate: Arc<WriteGate>, config: &StoreConfig) -> Self {
+        Self {
+            log,
+            gate,
+            mode: config.flush_disk_type,
+            interval: config.flush_interval,
+            least_bytes: config.flush_least_pages as u64 * PAGE,
+            thorough: config.flush_thorough_interval,
+            requests: Mutex::default(),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            dispatcher: Mutex::new(None),
+        }
+    }
+
+    /// The dispatcher to wake after each flush (it only reads flushed data under SYNC_FLUSH).
+    pub fn set_dispatcher(&self, dispatcher: Arc<Dispatcher>) {
+        *self.dispatcher.lock().unwrap_or_else(PoisonError::into_inner) = Some(dispatcher);
+    }
+
+    /// Queues a request to have everything below `end` on disk. The receiver gets `true` once it
+    /// is, `false` if the flush failed.
+    pub fn request(&self, end: u64) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        requests.waiting.push((end, tx));
+        self.wake.notify_one();
+        rx
+    }
+
+    /// Wakes the thread without waiting for anything.
+    pub fn poke(&self) {
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        requests.poke = true;
+        self.wake.notify_one();
+    }
+
+    /// Makes the thread flush once more and exit.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.poke();
+    }
+
+    fn flush_now(&self) -> bool {
+        match self.log.flush() {
+            Ok(_) => {
+                if let Some(d) = self
+                    .dispatcher
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                {
+                    d.wake();
+                }
+                true
+            }
+            Err(err) => {
+                // After a failed fsync the kernel may have dropped the dirty pages: nothing more
+                // can be promised durable, so stop accepting writes.
+                tracing::error!(%err, "commit log flush failed; refusing further writes");
+                self.gate.close(NotWritable::FlushFailed);
+                false
+            }
+        }
+    }
+
+    /// The thread body.
+    pub fn run(&self) {
+        match self.mode {
+            FlushDiskType::Sync => self.run_group_commit(),
+            FlushDiskType::Async => self.run_periodic(),
+        }
+        self.flush_now();
+    }
+
+    fn run_group_commit(&self) {
+        loop {
+            let batch = {
+                let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+                while requests.waiting.is_empty() && !requests.poke && !self.stop.load(Ordering::Acquire) {
+                    requests = self.wake.wait(requests).unwrap_or_else(PoisonError::into_inner);
+                }
+                requests.poke = false;
+                std::mem::take(&mut requests.waiting)
+            };
+            let ok = self.flush_now();
+            let flushed = self.log.flushed_offset();
+            for (end, reply) in batch {
+                let _ = reply.send(ok && flushed >= end);
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+
+    fn run_periodic(&self) {
+        let mut last_thorough = Instant::now();
+        while !self.stop.load(Ordering::Acquire) {
+            {
+                let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+                let (mut requests, _) = self
+                    .wake
+                    .wait_timeout_while(requests, self.interval, |r| !r.poke)
+                    .unwrap_or_else(PoisonError::into_inner);
+                requests.poke = false;
+                for (_, reply) in requests.waiting.drain(..) {
+                    // Async mode never parks writers; answer anyone who asked anyway.
+                    let _ = reply.send(true);
+                }
+            }
+            let dirty = self.log.max_offset().saturating_sub(self.log.flushed_offset());
+            let thorough = last_thorough.elapsed() >= self.thorough;
+            if dirty >= self.least_bytes || (thorough && dirty > 0) {
+                self.flush_now();
+            }
+            if thorough {
+                last_thorough = Instant::now();
+            }
+        }
+    }
+}
+
+/// Flushes consume queues, index and checkpoint.
+#[derive(Debug)]
+pub struct LogicFlusher {
+    /// The log.
+    pub log: Arc<CommitLog>,
+    /// All queues.
+    pub queues: Arc<QueueTable>,
+    /// The index, when enabled.
+    pub index: Option<Arc<Index>>,
+    /// The dispatcher whose progress is checkpointed.
+    pub dispatcher: Arc<Dispatcher>,
+    /// Path of the checkpoint file.
+    pub checkpoint: PathBuf,
+    /// How often to run.
+    pub interval: Duration,
+    /// Stop request and its condition variable.
+    pub stop: (Mutex<bool>, Condvar),
+}
+
+impl LogicFlusher {
+    /// One round: flush queues and index, then checkpoint `min(dispatched, log flushed)`.
+    pub fn flush_once(&self) -> Result<(), super::error::StoreError> {
+        let dispatched = self.dispatcher.dispatched();
+        let timestamp = self.dispatcher.last_store_timestamp();
+        for queue in self.queues.all() {
+            queue.flush().map_err(super::error::StoreError::io(
+                "flush consume queue",
+                queue.topic().to_owned(),
+            ))?;
+        }
+        if let Some(index) = &self.index {
+            index.flush()?;
+        }
+        let recover_from = dispatched.min(self.log.flushed_offset());
+        Checkpoint {
+            physic_msg_timestamp: timestamp,
+            logics_msg_timestamp: timestamp,
+            index_msg_timestamp: timestamp,
+            recover_from: Some(recover_from),
+            ..Checkpoint::default()
+        }
+        .write(&self.checkpoint)
+    }
+
+    /// Asks the thread to exit.
+    pub fn stop(&self) {
+        *self.stop.0.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.stop.1.notify_all();
+    }
+
+    /// The thread body.
+    pub fn run(&self) {
+        loop {
+            {
+                let stopped = self.stop.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let (stopped, _) = self
+                    .stop
+                    .1
+                    .wait_timeout_while(stopped, self.interval, |s| !*s)
+                    .unwrap_or_else(PoisonError::into_inner);
+                if *stopped {
+                    return;
+                }
+            }
+            if let Err(err) = self.flush_once() {
+                tracing::error!(%err, "flushing consume queues failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for Apogee's end-to-end suites and benchmark tools.
