@@ -86,6 +86,7 @@ impl Deref for SegmentSlice {
 #[derive(Debug, Default)]
 struct AllocState {
     wanted: Option<u64>,
+    working: Option<u64>,
     ready: Option<MappedFile>,
     stop: bool,
 }
@@ -95,6 +96,7 @@ struct AllocState {
 struct Allocator {
     state: Mutex<AllocState>,
     wake: Condvar,
+    done: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +112,7 @@ pub struct CommitLog {
     put: Mutex<PutState>,
     allocator: Arc<Allocator>,
     flushed: AtomicU64,
+    flushes: AtomicU64,
     warm: bool,
 }
 
@@ -123,6 +126,7 @@ impl CommitLog {
             put: Mutex::default(),
             allocator: allocator.clone(),
             flushed,
+            flushes: AtomicU64::new(0),
             warm,
         });
         let dir = log.segments.dir().to_path_buf();
@@ -143,6 +147,7 @@ impl CommitLog {
                                 Some(start)
                                     if state.ready.as_ref().is_none_or(|r| r.start_offset() != start) =>
                                 {
+                                    state.working = Some(start);
                                     break start;
                                 }
                                 _ => {
@@ -151,15 +156,18 @@ impl CommitLog {
                             }
                         }
                     };
-                    match template.create(start, populate) {
+                    let created = template.create(start, populate);
+                    let mut state = allocator.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.working = None;
+                    match created {
                         Ok(file) => {
-                            let mut state = allocator.state.lock().unwrap_or_else(PoisonError::into_inner);
                             if let Some(stale) = state.ready.replace(file) {
                                 let _ = super::segments::delete(&stale);
                             }
                         }
                         Err(err) => tracing::warn!(%err, "could not prepare the next commit log segment"),
                     }
+                    allocator.done.notify_all();
                 }
             });
         if let Err(err) = spawned {
@@ -270,8 +278,22 @@ impl CommitLog {
                 store_timestamp: now,
             });
         }
+        // Each record's size field is written last, after a release fence: a process killed in
+        // the middle of the copy leaves a zero size, which recovery reads as unwritten space
+        // instead of a record with a torn tail.
+        let records = &batch.records;
+        let bytes = &batch.bytes;
         let at = segment
-            .append(&batch.bytes)
+            .append_with(len, |dst| {
+                dst.copy_from_slice(bytes);
+                for (start, _) in records {
+                    dst[*start..start + 4].fill(0);
+                }
+                std::sync::atomic::fence(Ordering::Release);
+                for (start, _) in records.iter().rev() {
+                    dst[*start..start + 4].copy_from_slice(&bytes[*start..start + 4]);
+                }
+            })
             .map_err(|_| StoreError::MessageTooLarge { size: len, max })?;
         debug_assert_eq!(segment.start_offset() + at as u64, physical_base);
         if !batch.hidden {
@@ -305,6 +327,19 @@ impl CommitLog {
                 .state
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            // The allocator may be creating this very file: wait for it rather than race it.
+            while state.working == Some(start) {
+                state = self
+                    .allocator
+                    .done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            // Withdraw a request for this file the allocator has not picked up yet: it is about
+            // to be created here.
+            if state.wanted == Some(start) {
+                state.wanted = None;
+            }
             state.ready.take_if(|f| f.start_offset() == start)
         };
         let file = match prepared {
@@ -337,7 +372,13 @@ impl CommitLog {
     /// Flushes published bytes; returns the global offset now on disk.
     pub fn flush(&self) -> std::io::Result<u64> {
         let reached = self.segments.flush()?.unwrap_or(0);
+        self.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(self.flushed.fetch_max(reached, Ordering::AcqRel).max(reached))
+    }
+
+    /// Number of flush rounds so far.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
     }
 
     /// Offset known to be on disk.

@@ -53,8 +53,15 @@ impl Dispatcher {
         gate: Arc<WriteGate>,
         only_flushed: bool,
         from: u64,
+        log_end: u64,
     ) -> Self {
-        let last_indexed = index.as_ref().and_then(|i| i.last_indexed()).unwrap_or(-1);
+        // Index entries past the recovered end point at records that were cut; new records will
+        // be written there and must be indexed again (stale entries are filtered by key checks).
+        let last_indexed = index
+            .as_ref()
+            .and_then(|i| i.last_indexed())
+            .unwrap_or(-1)
+            .min(log_end as i64 - 1);
         Self {
             log,
             queues,

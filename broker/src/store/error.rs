@@ -66,6 +66,12 @@ pub enum StoreError {
     /// The message cannot be stored as given.
     #[error("message rejected: {0}")]
     InvalidMessage(#[from] RecordError),
+    /// A topic name that cannot be stored (empty, or would escape the queue directory).
+    #[error("invalid topic name {0:?}")]
+    InvalidTopic(String),
+    /// A batch that is empty or mixes topics or queues.
+    #[error("a batch must hold at least one message, all of one topic and queue")]
+    InvalidBatch,
     /// The message (or batch) is larger than allowed.
     #[error("message of {size} bytes exceeds the limit of {max}")]
     MessageTooLarge {

@@ -196,6 +196,7 @@ impl MessageStore {
             gate.clone(),
             config.flush_disk_type == FlushDiskType::Sync,
             recovered.scanned_from,
+            recovered.end,
         ));
         while dispatcher.run_once()? > 0 {}
         log.set_queue_offsets(queues.max_offsets());
@@ -329,11 +330,7 @@ impl MessageStore {
         };
         for message in messages {
             if message.topic != first.topic || message.queue_id != first.queue_id {
-                return Err(StoreError::InvalidMessage(record::RecordError::TooLong {
-                    field: "batch (mixed topics or queues)",
-                    len: messages.len(),
-                    max: 1,
-                }));
+                return Err(StoreError::InvalidBatch);
             }
             if message.body.len() > self.config.max_message_size {
                 return Err(StoreError::MessageTooLarge {
@@ -361,6 +358,12 @@ impl MessageStore {
     /// CommitLog offset known to be on disk.
     pub fn flushed_physical_offset(&self) -> u64 {
         self.log.flushed_offset()
+    }
+
+    /// Number of CommitLog flushes (fdatasync rounds) since open; with SYNC_FLUSH, fewer than
+    /// the number of puts when group commit shares them.
+    pub fn flush_count(&self) -> u64 {
+        self.log.flush_count()
     }
 
     /// CommitLog offset dispatched into queues and index.

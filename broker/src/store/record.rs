@@ -107,6 +107,9 @@ pub enum RecordError {
     /// Topic or properties are not UTF-8.
     #[error("{0} is not valid UTF-8")]
     Utf8(&'static str),
+    /// Zero bytes where a written record has none: the tail of a torn write.
+    #[error("{0} holds NUL bytes (torn write)")]
+    Torn(&'static str),
     /// A message that cannot be encoded.
     #[error("{field} too long: {len} bytes, at most {max}")]
     TooLong {
@@ -402,7 +405,8 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes what starts at `buf[0]`. `buf` runs to the end of the readable data of the segment.
-/// With `check_crc` the body CRC is verified (recovery); dispatch skips it.
+/// With `check_crc` (strict) the body CRC is verified and topic and properties must hold no NUL
+/// bytes (recovery, lookups); dispatch skips both.
 pub fn decode(buf: &[u8], check_crc: bool) -> Result<Entry<'_>, RecordError> {
     if buf.len() < END_MARKER_LEN {
         if buf.iter().all(|b| *b == 0) {
@@ -477,6 +481,14 @@ pub fn decode(buf: &[u8], check_crc: bool) -> Result<Entry<'_>, RecordError> {
         });
     }
     if check_crc {
+        // Strict mode (recovery, lookups by offset): the body CRC does not cover the header, so
+        // also reject what a zero-filled torn page leaves behind in topic or properties.
+        if topic.is_empty() || topic.contains('\0') {
+            return Err(RecordError::Torn("topic"));
+        }
+        if properties.contains('\0') {
+            return Err(RecordError::Torn("properties"));
+        }
         let computed = body_crc(body);
         if computed != stored_crc {
             return Err(RecordError::BodyCrc {
@@ -614,6 +626,17 @@ mod tests {
         let mut bad_magic = buf.clone();
         bad_magic[4] = 0;
         assert!(matches!(decode(&bad_magic, true), Err(RecordError::BadMagic(_))));
+        let mut torn_props = buf.clone();
+        let n = torn_props.len();
+        torn_props[n - 3..].fill(0);
+        assert!(
+            decode(&torn_props, false).is_ok(),
+            "lengths and body crc alone accept it"
+        );
+        assert!(
+            matches!(decode(&torn_props, true), Err(RecordError::Torn(_))),
+            "strict mode rejects"
+        );
         assert_eq!(decode(&[0u8; 64], true).unwrap(), Entry::Unwritten);
         assert_eq!(decode(&end_marker(100), true).unwrap(), Entry::EndOfSegment);
     }

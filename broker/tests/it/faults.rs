@@ -1,0 +1,1 @@
+//! Bad conditions: a full disk, a directory the process may not write.

@@ -1,0 +1,7 @@
+//! Broker integration tests: real files in temp directories, real threads, real processes.
+
+mod faults;
+mod harness;
+mod recovery;
+mod retention;
+mod store_api;
