@@ -21,9 +21,6 @@ enum Command {
         /// The store root (`storePathRootDir`).
         #[arg(long, default_value_os_t = default_store_dir())]
         store: PathBuf,
-        /// CommitLog segment size the store was written with (`mappedFileSizeCommitLog`).
-        #[arg(long, default_value_t = 1 << 30)]
-        segment_size: usize,
     },
     /// Runs the storage engine on the embedded default data directory until Ctrl-C.
     Standalone {
@@ -43,6 +40,24 @@ fn default_store_dir() -> PathBuf {
     )
 }
 
+/// Settings matching an existing store: the segment size is read off its first segment file,
+/// so any store can be inspected without knowing how it was configured.
+fn inspect_config(root: &std::path::Path) -> StoreConfig {
+    let mut config = StoreConfig::new(root);
+    let first = std::fs::read_dir(config.commit_log_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok().filter(|m| m.is_file() && m.len() >= 4096))
+        .map(|m| m.len())
+        .next();
+    if let Some(size) = first.and_then(|s| usize::try_from(s).ok()) {
+        config.commit_log_segment_size = size;
+        config.max_message_size = config.max_message_size.min(size / 2);
+    }
+    config
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -52,11 +67,8 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Inspect { store, segment_size } => {
-            let config = StoreConfig {
-                commit_log_segment_size: segment_size,
-                ..StoreConfig::new(&store)
-            };
+        Command::Inspect { store } => {
+            let config = inspect_config(&store);
             let store = MessageStore::open(config).with_context(|| format!("opening {}", store.display()))?;
             println!("{:#?}", store.recovery_report());
             println!(

@@ -109,7 +109,12 @@ impl Dispatcher {
     /// The thread body: rounds until stopped, sleeping until woken (or 100 ms) when idle.
     pub fn run(&self) {
         while !self.stop.load(Ordering::Acquire) {
-            match self.run_once() {
+            let round = self.run_once();
+            if round.is_ok() {
+                // A transient failure (a full disk while creating a queue file) has passed.
+                self.gate.open(NotWritable::DispatchFailed);
+            }
+            match round {
                 Ok(0) => {
                     let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
                     let (mut pending, _) = self
