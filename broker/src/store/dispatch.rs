@@ -26,6 +26,21 @@ use super::{
     record::{self, Entry, RecordView, sys_flag},
 };
 
+/// What dispatch reads from and writes to.
+#[derive(Debug)]
+pub struct DispatchParts {
+    /// The log to tail.
+    pub log: Arc<CommitLog>,
+    /// Consume queues to build.
+    pub queues: Arc<QueueTable>,
+    /// The key index, when enabled.
+    pub index: Option<Arc<Index>>,
+    /// Parked readers to wake.
+    pub arrivals: Arc<Arrivals>,
+    /// Closed when dispatch fails.
+    pub gate: Arc<WriteGate>,
+}
+
 /// The dispatcher's shared state.
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -44,17 +59,15 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher that resumes at `from`.
-    pub fn new(
-        log: Arc<CommitLog>,
-        queues: Arc<QueueTable>,
-        index: Option<Arc<Index>>,
-        arrivals: Arc<Arrivals>,
-        gate: Arc<WriteGate>,
-        only_flushed: bool,
-        from: u64,
-        log_end: u64,
-    ) -> Self {
+    /// A dispatcher that resumes at `from`, over a log recovered up to `log_end`.
+    pub fn new(parts: DispatchParts, only_flushed: bool, from: u64, log_end: u64) -> Self {
+        let DispatchParts {
+            log,
+            queues,
+            index,
+            arrivals,
+            gate,
+        } = parts;
         // Index entries past the recovered end point at records that were cut; new records will
         // be written there and must be indexed again (stale entries are filtered by key checks).
         let last_indexed = index

@@ -51,7 +51,7 @@ use self::{
     arrival::Arrivals,
     checkpoint::Checkpoint,
     commit_log::{CommitLog, EncodedBatch},
-    dispatch::Dispatcher,
+    dispatch::{DispatchParts, Dispatcher},
     flush::{Flusher, LogicFlusher},
     gate::WriteGate,
     index::Index,
@@ -188,13 +188,17 @@ impl MessageStore {
             .map_err(StoreError::io("flush commit log", config.commit_log_dir()))?;
         let gate = Arc::new(WriteGate::default());
         let arrivals = Arc::new(Arrivals::default());
+        let parts = DispatchParts {
+            log: log.clone(),
+            queues: queues.clone(),
+            index: index.clone(),
+            arrivals: arrivals.clone(),
+            gate: gate.clone(),
+        };
+        let only_flushed = config.flush_disk_type == FlushDiskType::Sync;
         let dispatcher = Arc::new(Dispatcher::new(
-            log.clone(),
-            queues.clone(),
-            index.clone(),
-            arrivals.clone(),
-            gate.clone(),
-            config.flush_disk_type == FlushDiskType::Sync,
+            parts,
+            only_flushed,
             recovered.scanned_from,
             recovered.end,
         ));
