@@ -69,7 +69,7 @@ fn expected_per_queue(
 #[test]
 fn clean_restart_scans_nothing_and_continues() {
     let dir = tempfile::tempdir().unwrap();
-    let plan: Vec<_> = (0..120).map(|i| ((i % 4) as i32, 900usize, None)).collect();
+    let plan: Vec<_> = (0..120).map(|i: i32| (i % 4, 900usize, None)).collect();
     let (store, _) = write(dir.path(), &plan);
     let end = store.max_physical_offset();
     store.shutdown().unwrap();
@@ -102,7 +102,7 @@ fn clean_restart_scans_nothing_and_continues() {
 #[test]
 fn crash_restart_keeps_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let plan: Vec<_> = (0..200).map(|i| ((i % 3) as i32, 500usize, Some("T"))).collect();
+    let plan: Vec<_> = (0..200).map(|i: i32| (i % 3, 500usize, Some("T"))).collect();
     let (store, _) = write(dir.path(), &plan);
     let end = store.max_physical_offset();
     drop(store); // no shutdown: abort stays, checkpoint may lag
@@ -118,7 +118,7 @@ fn crash_restart_keeps_every_record() {
 #[test]
 fn torn_tail_is_cut_zeroed_and_overwritten() {
     let dir = tempfile::tempdir().unwrap();
-    let plan: Vec<_> = (0..30).map(|i| ((i % 2) as i32, 300usize, None)).collect();
+    let plan: Vec<_> = (0..30).map(|i: i32| (i % 2, 300usize, None)).collect();
     let (store, appended) = write(dir.path(), &plan);
     let end = store.max_physical_offset();
     store.shutdown().unwrap();
@@ -163,7 +163,7 @@ fn torn_tail_is_cut_zeroed_and_overwritten() {
 #[test]
 fn queues_and_index_are_cut_to_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let plan: Vec<_> = (0..150).map(|i| ((i % 4) as i32, 600usize, None)).collect();
+    let plan: Vec<_> = (0..150).map(|i: i32| (i % 4, 600usize, None)).collect();
     let (store, appended) = write(dir.path(), &plan);
     store.shutdown().unwrap();
     // Lose the log after record 90, while queues and index still reference 150 records.
@@ -201,7 +201,7 @@ fn queues_and_index_are_cut_to_the_log() {
 #[test]
 fn damage_in_the_middle_refuses_to_open_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let plan: Vec<_> = (0..250).map(|i| ((i % 2) as i32, 1000usize, None)).collect();
+    let plan: Vec<_> = (0..250).map(|i: i32| (i % 2, 1000usize, None)).collect();
     let (store, appended) = write(dir.path(), &plan);
     store.shutdown().unwrap();
     assert!(appended.last().unwrap().physical_offset > 3 * SEGMENT);
