@@ -173,6 +173,14 @@ impl CommitLog {
         if let Err(err) = spawned {
             tracing::warn!(%err, "no segment allocator thread; segments will be created inline");
         }
+        if log.segments.is_empty() {
+            // A new store gets its first segment now, unfaulted: pre-faulting a whole segment
+            // would make the first put wait for it.
+            match log.segments.create(0, Populate::Lazy) {
+                Ok(first) => log.segments.push(Arc::new(first)),
+                Err(err) => tracing::warn!(%err, "could not create the first commit log segment"),
+            }
+        }
         log.request_next();
         log
     }

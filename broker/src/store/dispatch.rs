@@ -55,6 +55,7 @@ pub struct Dispatcher {
     last_store_timestamp: AtomicI64,
     pending: Mutex<bool>,
     wake: Condvar,
+    idle: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -87,6 +88,7 @@ impl Dispatcher {
             last_store_timestamp: AtomicI64::new(0),
             pending: Mutex::new(false),
             wake: Condvar::new(),
+            idle: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         }
     }
@@ -104,6 +106,16 @@ impl Dispatcher {
     /// Bytes written but not yet dispatched.
     pub fn backlog(&self) -> u64 {
         self.log.max_offset().saturating_sub(self.dispatched())
+    }
+
+    /// Called after every append: wakes the thread only if it is (about to be) asleep, so a
+    /// busy dispatcher costs writers no syscall.
+    pub fn notify_append(&self) {
+        // Orders the append's publication before reading `idle` (store-load: needs a full fence).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.idle.load(Ordering::SeqCst) {
+            self.wake();
+        }
     }
 
     /// Asks the thread to run a round now.
@@ -129,12 +141,20 @@ impl Dispatcher {
             }
             match round {
                 Ok(0) => {
+                    // Announce sleep, then look once more: a writer that appended before seeing
+                    // `idle` is caught by this check, one that appended after it wakes us.
+                    self.idle.store(true, Ordering::SeqCst);
+                    if self.has_work() {
+                        self.idle.store(false, Ordering::SeqCst);
+                        continue;
+                    }
                     let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
                     let (mut pending, _) = self
                         .wake
                         .wait_timeout_while(pending, Duration::from_millis(100), |p| !*p)
                         .unwrap_or_else(PoisonError::into_inner);
                     *pending = false;
+                    self.idle.store(false, Ordering::SeqCst);
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -146,13 +166,21 @@ impl Dispatcher {
         }
     }
 
-    /// Dispatches everything readable now. Returns how many records it handled.
-    pub fn run_once(&self) -> Result<usize, StoreError> {
-        let end = if self.only_flushed {
+    fn readable_end(&self) -> u64 {
+        if self.only_flushed {
             self.log.flushed_offset()
         } else {
             self.log.max_offset()
-        };
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        self.readable_end() > self.dispatched()
+    }
+
+    /// Dispatches everything readable now. Returns how many records it handled.
+    pub fn run_once(&self) -> Result<usize, StoreError> {
+        let end = self.readable_end();
         let mut pos = self.dispatched().max(self.log.min_offset());
         let mut touched: HashSet<QueueKey> = HashSet::new();
         let mut handled = 0;

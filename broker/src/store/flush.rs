@@ -132,16 +132,39 @@ impl Flusher {
     }
 
     fn run_group_commit(&self) {
+        // Acknowledged writers come back one by one as their tasks are woken; flushing at the first
+        // arrival would split a steady group of N writers into halves. So a group that was large
+        // gets up to half a flush time (at most 2 ms) to reassemble; a lone writer never waits.
+        let mut last_group = 0usize;
+        let mut last_flush = Duration::ZERO;
         loop {
             let batch = {
                 let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
                 while requests.waiting.is_empty() && !requests.poke && !self.stop.load(Ordering::Acquire) {
                     requests = self.wake.wait(requests).unwrap_or_else(PoisonError::into_inner);
                 }
+                let deadline = Instant::now() + (last_flush / 2).min(Duration::from_millis(2));
+                while last_group > 1
+                    && requests.waiting.len() < last_group
+                    && !self.stop.load(Ordering::Acquire)
+                {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    requests = self
+                        .wake
+                        .wait_timeout(requests, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
                 requests.poke = false;
                 std::mem::take(&mut requests.waiting)
             };
+            last_group = batch.len();
+            let started = Instant::now();
             let ok = self.flush_now();
+            last_flush = started.elapsed();
             let flushed = self.log.flushed_offset();
             for (end, reply) in batch {
                 let _ = reply.send(ok && flushed >= end);

@@ -294,7 +294,7 @@ impl MessageStore {
         let end = appended.last().map_or(0, |a| a.physical_offset + a.size as u64);
         let status = match self.config.flush_disk_type {
             FlushDiskType::Async => {
-                self.services.dispatcher.wake();
+                self.services.dispatcher.notify_append();
                 PutStatus::Ok
             }
             FlushDiskType::Sync => {

@@ -157,6 +157,7 @@ fn append(
     queues: i32,
 ) -> anyhow::Result<()> {
     let store = Arc::new(MessageStore::open(store_args.config())?);
+    let start_offset = store.max_physical_offset();
     let rt = runtime()?;
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -188,10 +189,10 @@ fn append(
     let elapsed = started.elapsed();
     let mut sorted = latencies;
     sorted.sort_unstable();
-    let bytes = store.max_physical_offset();
+    let bytes = store.max_physical_offset() - start_offset;
     println!(
         "append flush={:?} writers={writers} records={records} size={size}: {:.0} records/s, {:.1} MB/s, \
-         p50 {:?} p99 {:?} p999 {:?} max {:?}, elapsed {:.2?}, log bytes {bytes}, fsyncs {}, rss {} KiB",
+         p50 {:?} p99 {:?} p999 {:?} max {:?}, elapsed {:.2?}, bytes written {bytes}, fsyncs {}, rss {} KiB",
         store_args.flush,
         records as f64 / elapsed.as_secs_f64(),
         bytes as f64 / elapsed.as_secs_f64() / 1e6,
