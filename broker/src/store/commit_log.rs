@@ -113,7 +113,6 @@ pub struct CommitLog {
     allocator: Arc<Allocator>,
     flushed: AtomicU64,
     flushes: AtomicU64,
-    warm: bool,
 }
 
 impl CommitLog {
@@ -127,7 +126,6 @@ impl CommitLog {
             allocator: allocator.clone(),
             flushed,
             flushes: AtomicU64::new(0),
-            warm,
         });
         let dir = log.segments.dir().to_path_buf();
         let size = log.segments.file_size();
@@ -197,9 +195,6 @@ impl CommitLog {
     }
 
     fn request_next(&self) {
-        if !self.warm {
-            return;
-        }
         let next = self
             .segments
             .last()

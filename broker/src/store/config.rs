@@ -71,8 +71,10 @@ pub struct StoreConfig {
     pub max_message_size: usize,
     /// `checkCRCOnRecover` (true).
     pub check_crc_on_recover: bool,
-    /// Pre-fault new CommitLog segments in the background (`warmMapedFileEnable`-like, on by
-    /// default here because a fault inside the append lock stalls every producer).
+    /// `warmMapedFileEnable` (false): also pre-fault the next CommitLog segment when the
+    /// background allocator creates it. Off by default, as in the reference: pre-faulting a
+    /// shared mapping only saves the page zeroing (writes still take a minor fault), costs a
+    /// core's worth of zeroing per segment up front and maps the whole segment into RSS.
     pub warm_segments: bool,
 }
 
@@ -101,7 +103,7 @@ impl StoreConfig {
             message_index_enable: true,
             max_message_size: 4 * 1024 * 1024,
             check_crc_on_recover: true,
-            warm_segments: true,
+            warm_segments: false,
         }
     }
 

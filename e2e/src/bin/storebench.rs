@@ -47,6 +47,9 @@ struct StoreArgs {
     /// Build the key index (on by default, as in the reference).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     index: bool,
+    /// Pre-fault the next segment in the background (`warmMapedFileEnable`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    warm: bool,
 }
 
 impl StoreArgs {
@@ -55,6 +58,7 @@ impl StoreArgs {
             commit_log_segment_size: self.segment_size,
             flush_disk_type: self.flush,
             message_index_enable: self.index,
+            warm_segments: self.warm,
             max_message_size: (4 << 20).min(self.segment_size / 2),
             ..StoreConfig::new(&self.dir)
         }
