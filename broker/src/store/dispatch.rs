@@ -98,7 +98,7 @@ impl Dispatcher {
         self.dispatched.load(Ordering::Acquire)
     }
 
-    /// Store time of the newest dispatched record.
+    /// Store time of the newest record covered by [`Dispatcher::dispatched`] when read before it.
     pub fn last_store_timestamp(&self) -> i64 {
         self.last_store_timestamp.load(Ordering::Acquire)
     }
@@ -184,6 +184,7 @@ impl Dispatcher {
         let mut pos = self.dispatched().max(self.log.min_offset());
         let mut touched: HashSet<QueueKey> = HashSet::new();
         let mut handled = 0;
+        let mut newest_timestamp = self.last_store_timestamp();
         while pos < end {
             let Some(segment) = self.log.segments().find(pos) else {
                 break;
@@ -203,8 +204,7 @@ impl Dispatcher {
                         });
                     }
                     self.dispatch(&view, pos, &mut touched)?;
-                    self.last_store_timestamp
-                        .store(view.store_timestamp, Ordering::Release);
+                    newest_timestamp = view.store_timestamp;
                     pos += view.total_size as u64;
                     handled += 1;
                 }
@@ -220,11 +220,17 @@ impl Dispatcher {
             }
             // Publish progress in steps so readers see data while a large backlog is replayed.
             if handled % 1024 == 0 {
+                // Timestamp first: a reader taking it before the offset never gets a newer one.
+                self.last_store_timestamp
+                    .store(newest_timestamp, Ordering::Release);
                 self.dispatched.store(pos, Ordering::Release);
                 self.arrivals.notify(touched.iter());
                 touched.clear();
             }
         }
+        // Timestamp first: a reader taking it before the offset never gets a newer one.
+        self.last_store_timestamp
+            .store(newest_timestamp, Ordering::Release);
         self.dispatched.store(pos, Ordering::Release);
         self.arrivals.notify(touched.iter());
         Ok(handled)

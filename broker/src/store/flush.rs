@@ -13,7 +13,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Condvar, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -219,13 +219,16 @@ pub struct LogicFlusher {
     pub interval: Duration,
     /// Stop request and its condition variable.
     pub stop: (Mutex<bool>, Condvar),
+    /// Store time the last checkpoint vouched for.
+    pub covered_timestamp: AtomicI64,
 }
 
 impl LogicFlusher {
     /// One round: flush queues and index, then checkpoint `min(dispatched, log flushed)`.
     pub fn flush_once(&self) -> Result<(), super::error::StoreError> {
-        let dispatched = self.dispatcher.dispatched();
+        // Timestamp before offset: it then never belongs to a record past `dispatched`.
         let timestamp = self.dispatcher.last_store_timestamp();
+        let dispatched = self.dispatcher.dispatched();
         for queue in self.queues.all() {
             queue.flush().map_err(super::error::StoreError::io(
                 "flush consume queue",
@@ -236,10 +239,22 @@ impl LogicFlusher {
             index.flush()?;
         }
         let recover_from = dispatched.min(self.log.flushed_offset());
+        // The reference's recovery trusts these timestamps, so they must never claim more than
+        // `recover_from` covers: when the log flush lags dispatch, keep the older value.
+        let covered = if recover_from == dispatched {
+            timestamp
+        } else {
+            self.covered_timestamp.load(Ordering::Acquire)
+        };
+        self.covered_timestamp.store(covered, Ordering::Release);
+        let index_timestamp = self
+            .index
+            .as_ref()
+            .map_or(covered, |i| i.sealed_end_timestamp().min(covered));
         Checkpoint {
-            physic_msg_timestamp: timestamp,
-            logics_msg_timestamp: timestamp,
-            index_msg_timestamp: timestamp,
+            physic_msg_timestamp: covered,
+            logics_msg_timestamp: covered,
+            index_msg_timestamp: index_timestamp,
             recover_from: Some(recover_from),
             ..Checkpoint::default()
         }

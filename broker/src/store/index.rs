@@ -79,6 +79,14 @@ impl Index {
             .map(|f| f.end_physical_offset())
     }
 
+    /// Newest store time covered by a *full* index file (0 when none is full). The reference
+    /// checkpoints this as `indexMsgTimestamp`, so after a crash it rebuilds the partial newest
+    /// file instead of trusting it.
+    pub fn sealed_end_timestamp(&self) -> i64 {
+        let files = self.snapshot();
+        files.len().checked_sub(2).map_or(0, |i| files[i].end_timestamp())
+    }
+
     /// Indexes `key` for the record at `physical_offset`, rolling to a new file when full.
     pub fn put(&self, key: &str, physical_offset: i64, store_timestamp: i64) -> Result<(), StoreError> {
         if let Some(last) = self.snapshot().last()

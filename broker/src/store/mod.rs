@@ -36,7 +36,10 @@ pub mod segments;
 
 use std::{
     fs::{self, File},
-    sync::{Arc, Condvar, Mutex, PoisonError, atomic::AtomicU32},
+    sync::{
+        Arc, Condvar, Mutex, PoisonError,
+        atomic::{AtomicI64, AtomicU32},
+    },
     thread::JoinHandle,
     time::Duration,
 };
@@ -214,6 +217,7 @@ impl MessageStore {
             checkpoint: checkpoint_path,
             interval: config.flush_consume_queue_interval,
             stop: (Mutex::new(false), Condvar::new()),
+            covered_timestamp: AtomicI64::new(checkpoint.physic_msg_timestamp),
         });
         logic.flush_once()?;
         let retention = Arc::new(Retention {
