@@ -37,6 +37,9 @@ const PAGE: u64 = 4096;
 struct Requests {
     waiting: Vec<(u64, oneshot::Sender<bool>)>,
     poke: bool,
+    /// While the group-commit thread sleeps: how many waiting requests should wake it (0 while it
+    /// is busy flushing, so writers then queue without a syscall).
+    wake_at: usize,
 }
 
 /// The CommitLog flusher.
@@ -82,7 +85,9 @@ impl Flusher {
         let (tx, rx) = oneshot::channel();
         let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
         requests.waiting.push((end, tx));
-        self.wake.notify_one();
+        if requests.wake_at > 0 && requests.waiting.len() >= requests.wake_at {
+            self.wake.notify_one();
+        }
         rx
     }
 
@@ -140,9 +145,11 @@ impl Flusher {
         loop {
             let batch = {
                 let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+                requests.wake_at = 1;
                 while requests.waiting.is_empty() && !requests.poke && !self.stop.load(Ordering::Acquire) {
                     requests = self.wake.wait(requests).unwrap_or_else(PoisonError::into_inner);
                 }
+                requests.wake_at = last_group.max(1);
                 let deadline = Instant::now() + (last_flush / 2).min(Duration::from_millis(2));
                 while last_group > 1
                     && requests.waiting.len() < last_group
@@ -159,6 +166,7 @@ impl Flusher {
                         .0;
                 }
                 requests.poke = false;
+                requests.wake_at = 0;
                 std::mem::take(&mut requests.waiting)
             };
             last_group = batch.len();
