@@ -2,20 +2,13 @@
 //! bytes.
 #![no_main]
 
-use apogee_broker::store::record::{self, Entry, NewMessage};
+use apogee_broker::store::record::{self, Entry};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for strict in [false, true] {
         if let Ok(Entry::Message(view)) = record::decode(data, strict) {
-            let mut again = NewMessage::new(view.topic, view.queue_id, view.body.to_vec(), view.properties.into());
-            again.flag = view.flag;
-            again.sys_flag = view.sys_flag;
-            again.born_timestamp = view.born_timestamp;
-            again.born_host = view.born_host;
-            again.store_host = view.store_host;
-            again.reconsume_times = view.reconsume_times;
-            again.prepared_transaction_offset = view.prepared_transaction_offset;
+            let again = view.to_message();
             let mut bytes = Vec::new();
             if again.encode_into(&mut bytes).is_ok() && view.born_host.port() != 0 && view.store_host.port() != 0 {
                 record::patch(&mut bytes, view.queue_offset, view.physical_offset, view.store_timestamp);

@@ -350,6 +350,26 @@ pub struct RecordView<'a> {
     pub properties: &'a str,
 }
 
+impl RecordView<'_> {
+    /// The message this record stores, ready to be put again (delayed delivery and retries move
+    /// records between topics this way). Host-version bits are re-derived when encoding.
+    pub fn to_message(&self) -> NewMessage {
+        NewMessage {
+            topic: self.topic.to_owned(),
+            queue_id: self.queue_id,
+            flag: self.flag,
+            body: Bytes::copy_from_slice(self.body),
+            properties: self.properties.to_owned(),
+            sys_flag: self.sys_flag,
+            born_timestamp: self.born_timestamp,
+            born_host: self.born_host,
+            store_host: self.store_host,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+        }
+    }
+}
+
 /// What sits at a position of a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry<'a> {
@@ -564,18 +584,7 @@ mod tests {
             assert_eq!(view.born_host, msg.born_host);
             assert_eq!(view.body, b"hello");
             assert_eq!(view.sys_flag & sys_flag::BORN_HOST_V6 != 0, v6);
-            let mut again = NewMessage::new(
-                view.topic,
-                view.queue_id,
-                view.body.to_vec(),
-                view.properties.into(),
-            );
-            again.flag = view.flag;
-            again.born_timestamp = view.born_timestamp;
-            again.born_host = view.born_host;
-            again.store_host = view.store_host;
-            again.reconsume_times = view.reconsume_times;
-            again.prepared_transaction_offset = view.prepared_transaction_offset;
+            let again = view.to_message();
             let mut buf2 = Vec::new();
             again.encode_into(&mut buf2).unwrap();
             patch(&mut buf2, 5, 4096, 1_700_000_000_456);

@@ -129,12 +129,7 @@ fn permission_denied_is_a_clear_error() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let store = dir.path().join("store");
     let out = apogee_as_nobody(dir.path(), &["inspect", "--store", store.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "must fail: {stderr}");
-    assert!(
-        stderr.contains("Permission denied") && stderr.contains(store.to_str().unwrap()),
-        "{stderr}"
-    );
+    assert_denied(&out, &store);
 
     // An existing store written by another user: readable, not writable.
     let opened = MessageStore::open(StoreConfig::small(&store)).unwrap();
@@ -148,12 +143,7 @@ fn permission_denied_is_a_clear_error() {
     }
     let before = std::fs::read(store.join("commitlog/00000000000000000000")).unwrap();
     let out = apogee_as_nobody(dir.path(), &["inspect", "--store", store.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "must fail: {stderr}");
-    assert!(
-        stderr.contains("Permission denied") && stderr.contains(store.to_str().unwrap()),
-        "{stderr}"
-    );
+    assert_denied(&out, &store);
     assert_eq!(
         std::fs::read(store.join("commitlog/00000000000000000000")).unwrap(),
         before
@@ -171,4 +161,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The run failed with a permission error that names the store path.
+fn assert_denied(out: &std::process::Output, store: &Path) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must fail: {stderr}");
+    assert!(
+        stderr.contains("Permission denied") && stderr.contains(store.to_str().unwrap()),
+        "{stderr}"
+    );
 }
