@@ -3,10 +3,14 @@
 //! Module map (dependencies point downwards only):
 //!
 //! ```text
+//! config       broker.conf / namesrv.conf in RocketMQ's key names, validated (errors name the key)
+//! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
 //! store        CommitLog, ConsumeQueue, IndexFile, flush, recovery, retention (no networking)
 //! ```
 //!
-//! The remoting protocol, NameServer, broker handlers and replication land on top of `store`;
-//! `store` never imports them.
+//! The remoting server, NameServer, broker handlers and replication land on top of these;
+//! `store` and `protocol` never import each other or anything above them.
 
+pub mod config;
+pub mod protocol;
 pub mod store;

@@ -1,0 +1,1 @@
+//! Configuration files in RocketMQ's key names (being written).
