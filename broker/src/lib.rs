@@ -5,6 +5,7 @@
 //! ```text
 //! config       broker.conf / namesrv.conf in RocketMQ's key names, validated (errors name the key)
 //! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
+//! remoting     tokio connections and accept loop over protocol (bounded frames and write queues)
 //! store        CommitLog, ConsumeQueue, IndexFile, flush, recovery, retention (no networking)
 //! ```
 //!
@@ -13,4 +14,5 @@
 
 pub mod config;
 pub mod protocol;
+pub mod remoting;
 pub mod store;

@@ -3,5 +3,6 @@
 mod faults;
 mod harness;
 mod recovery;
+mod remoting;
 mod retention;
 mod store_api;
