@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! config       broker.conf / namesrv.conf in RocketMQ's key names, validated (errors name the key)
+//! namesrv      NameServer: route table, registration and expiry, KV config (over remoting)
 //! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
 //! remoting     tokio connections and accept loop over protocol (bounded frames and write queues)
 //! store        CommitLog, ConsumeQueue, IndexFile, flush, recovery, retention (no networking)
@@ -13,6 +14,7 @@
 //! `store` and `protocol` never import each other or anything above them.
 
 pub mod config;
+pub mod namesrv;
 pub mod protocol;
 pub mod remoting;
 pub mod store;

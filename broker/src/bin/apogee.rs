@@ -3,7 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use apogee_broker::store::{FlushDiskType, MessageStore, StoreConfig};
+use apogee_broker::{
+    config::{NamesrvConfig, ProcessEnv},
+    namesrv::NameServer,
+    remoting::{ConnectionConfig, Server},
+    store::{FlushDiskType, MessageStore, StoreConfig},
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -15,6 +20,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs a NameServer (`namesrv.conf` keys; defaults: port 9876).
+    Namesrv {
+        /// A `namesrv.conf` properties file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
     /// Opens (and recovers) a store directory, prints what recovery found and per-queue
     /// offsets, then closes it cleanly.
     Inspect {
@@ -58,6 +69,19 @@ fn inspect_config(root: &std::path::Path) -> StoreConfig {
     config
 }
 
+async fn run_namesrv(config: NamesrvConfig) -> anyhow::Result<()> {
+    let addr = format!("0.0.0.0:{}", config.listen_port);
+    let server = Server::bind(&addr, ConnectionConfig::default()).await?;
+    tracing::info!(addr = %server.local_addr(), "name server listening");
+    let namesrv = NameServer::new(config)?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(namesrv.run(server, stop_rx));
+    tokio::signal::ctrl_c().await?;
+    stop.send_replace(true);
+    serving.await?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -67,6 +91,14 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Namesrv { config } => {
+            let config = match config {
+                Some(path) => NamesrvConfig::load(&path)?,
+                None => NamesrvConfig::defaults(&ProcessEnv)?,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(run_namesrv(config))?;
+        }
         Command::Inspect { store } => {
             let config = inspect_config(&store);
             let store = MessageStore::open(config).with_context(|| format!("opening {}", store.display()))?;

@@ -2,6 +2,7 @@
 
 mod faults;
 mod harness;
+mod namesrv;
 mod recovery;
 mod remoting;
 mod retention;
