@@ -3,6 +3,7 @@
 //! Module map (dependencies point downwards only):
 //!
 //! ```text
+//! broker       the Broker around the store: NameServer registration (handlers next)
 //! config       broker.conf / namesrv.conf in RocketMQ's key names, validated (errors name the key)
 //! namesrv      NameServer: route table, registration and expiry, KV config (over remoting)
 //! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
@@ -13,6 +14,7 @@
 //! The remoting server, NameServer, broker handlers and replication land on top of these;
 //! `store` and `protocol` never import each other or anything above them.
 
+pub mod broker;
 pub mod config;
 pub mod namesrv;
 pub mod protocol;

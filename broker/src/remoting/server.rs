@@ -1,11 +1,14 @@
 //! The accept loop: one [`Connection`] per client, all served by one handler.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Weak},
+};
 
 use tokio::{net::TcpListener, sync::watch};
 
 use super::{
-    connection::{self, ConnectionConfig, Handler},
+    connection::{self, Connection, ConnectionConfig, Handler},
     error::RemotingError,
 };
 
@@ -36,16 +39,20 @@ impl Server {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// Accepts connections until `shutdown` turns true.
+    /// Accepts connections until `shutdown` turns true, then closes every connection it accepted
+    /// (as a process exit would).
     pub async fn serve<H: Handler>(self, handler: Arc<H>, mut shutdown: watch::Receiver<bool>) {
+        let mut accepted: Vec<Weak<Connection>> = Vec::new();
         loop {
-            let accepted = tokio::select! {
-                accepted = self.listener.accept() => accepted,
-                _ = shutdown.wait_for(|s| *s) => return,
+            let next = tokio::select! {
+                next = self.listener.accept() => next,
+                _ = shutdown.wait_for(|s| *s) => break,
             };
-            match accepted {
+            match next {
                 Ok((stream, _)) => {
-                    connection::start(stream, handler.clone(), &self.config);
+                    let connection = connection::start(stream, handler.clone(), &self.config);
+                    accepted.retain(|c| c.upgrade().is_some_and(|c| !c.is_closed()));
+                    accepted.push(Arc::downgrade(&connection));
                 }
                 // Out of file descriptors and the like: keep serving the connections we have.
                 Err(err) => {
@@ -53,6 +60,9 @@ impl Server {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
+        }
+        for connection in accepted.iter().filter_map(Weak::upgrade) {
+            connection.close();
         }
     }
 }

@@ -4,6 +4,7 @@ mod faults;
 mod harness;
 mod namesrv;
 mod recovery;
+mod registration;
 mod remoting;
 mod retention;
 mod store_api;

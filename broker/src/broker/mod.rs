@@ -1,0 +1,4 @@
+//! The Broker: what runs beside the store to serve producers, consumers and admin tools.
+//! So far: keeping the broker registered with every NameServer.
+
+pub mod registration;
