@@ -15,6 +15,8 @@ use std::{
 
 use super::route_data::{BrokerData, ClusterInfo, QueueData, TopicConfigWrapper, TopicList, TopicRouteData};
 
+/// Permission bit: readable.
+pub const PERM_READ: i32 = 1 << 2;
 /// Permission bit: writable.
 pub const PERM_WRITE: i32 = 1 << 1;
 
@@ -258,7 +260,9 @@ impl RouteTable {
         }
     }
 
-    /// Sets or clears the write bit of a group's queues; returns how many topics changed.
+    /// WIPE_WRITE_PERM_OF_BROKER clears the write bit of a group's queues; ADD_WRITE_PERM_OF_BROKER
+    /// sets them to read and write, whatever they were (the reference drops the inherit bit too).
+    /// Returns how many topics the group has queues for.
     pub fn set_write_permission(&mut self, broker_name: &str, writable: bool) -> usize {
         let mut changed = 0;
         for queue in self
@@ -267,7 +271,7 @@ impl RouteTable {
             .filter_map(|q| q.get_mut(broker_name))
         {
             queue.perm = if writable {
-                queue.perm | PERM_WRITE
+                PERM_READ | PERM_WRITE
             } else {
                 queue.perm & !PERM_WRITE
             };
@@ -371,5 +375,35 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![&1]
         );
+    }
+
+    #[test]
+    fn adding_write_permission_sets_read_write_as_the_reference() {
+        // The reference's ADD_WRITE_PERM_OF_BROKER sets read and write: the inherit bit (1) of an
+        // auto-create topic such as TBW102 is gone, a write-only topic becomes readable.
+        let mut table = RouteTable::default();
+        let now = Instant::now();
+        let mut topics = TopicConfigWrapper::default();
+        for (name, perm) in [("TBW102", 7), ("W", 2)] {
+            let config = TopicConfig {
+                topic_name: name.into(),
+                perm,
+                ..Default::default()
+            };
+            topics.topic_config_table.insert(name.into(), config);
+        }
+        table.register(
+            Registration {
+                topics,
+                ..reg("b", "127.0.0.3:10911", 0, &[], 3)
+            },
+            now,
+        );
+        assert_eq!(table.set_write_permission("b", false), 2);
+        let perm = |t: &RouteTable, topic| t.route(topic).unwrap().queue_datas[0].perm;
+        assert_eq!((perm(&table, "TBW102"), perm(&table, "W")), (5, 0));
+        assert_eq!(table.set_write_permission("b", true), 2);
+        assert_eq!((perm(&table, "TBW102"), perm(&table, "W")), (6, 6));
+        assert_eq!(table.set_write_permission("nobody", true), 0);
     }
 }
