@@ -1,1 +1,3 @@
 //! Shared helpers for Apogee's end-to-end suites and benchmark tools.
+
+pub mod java_tools;

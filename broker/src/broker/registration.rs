@@ -19,7 +19,7 @@ use crate::{
     config::NamesrvAddr,
     namesrv::route_data::{RegisterBrokerBody, TopicConfigWrapper, to_json},
     protocol::{RemotingCommand, code::request, code::response},
-    remoting::{Connection, ConnectionConfig, Handler, RemotingError, connect},
+    remoting::{Connection, ConnectionConfig, RefuseCallbacks, RemotingError, connect},
     store::record::body_crc,
 };
 
@@ -47,19 +47,6 @@ pub struct Registered {
     pub master_addr: Option<String>,
     /// The master's HA address (for slaves).
     pub ha_server_addr: Option<String>,
-}
-
-/// NameServers call nothing back on a broker's registration connection.
-#[derive(Debug)]
-struct NoCallbacks;
-
-impl Handler for NoCallbacks {
-    async fn handle(&self, _: Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(RemotingCommand::response_to(
-            &req,
-            response::REQUEST_CODE_NOT_SUPPORTED,
-        ))
-    }
 }
 
 /// The registration loop's state.
@@ -140,7 +127,7 @@ impl Registrar {
         }
         let conn = connect(
             &addr.to_string(),
-            Arc::new(NoCallbacks),
+            Arc::new(RefuseCallbacks),
             &ConnectionConfig::default(),
         )
         .await?;

@@ -75,6 +75,20 @@ pub trait Handler: Send + Sync + 'static {
     fn on_close(&self, _connection: &Arc<Connection>) {}
 }
 
+/// A handler for connections whose peer is not expected to send requests (a broker's
+/// connection to a NameServer, a client in tests): everything is answered "not supported".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefuseCallbacks;
+
+impl Handler for RefuseCallbacks {
+    async fn handle(&self, _: Arc<Connection>, request: RemotingCommand) -> Option<RemotingCommand> {
+        Some(RemotingCommand::response_to(
+            &request,
+            crate::protocol::code::response::REQUEST_CODE_NOT_SUPPORTED,
+        ))
+    }
+}
+
 /// A live connection.
 #[derive(Debug)]
 pub struct Connection {

@@ -6,6 +6,6 @@ pub mod connection;
 pub mod error;
 pub mod server;
 
-pub use connection::{Connection, ConnectionConfig, Handler, connect};
+pub use connection::{Connection, ConnectionConfig, Handler, RefuseCallbacks, connect};
 pub use error::RemotingError;
 pub use server::Server;

@@ -10,23 +10,12 @@ use apogee_broker::{
         route_data::{ClusterInfo, RegisterBrokerBody, TopicConfig, TopicRouteData, to_json},
     },
     protocol::{RemotingCommand, code::request, code::response},
-    remoting::{Connection, ConnectionConfig, Handler, Server, connect},
+    remoting::{Connection, ConnectionConfig, RefuseCallbacks, Server, connect},
     store::record::body_crc,
 };
 use tokio::sync::watch;
 
 use crate::harness::runtime;
-
-struct NoCallbacks;
-
-impl Handler for NoCallbacks {
-    async fn handle(&self, _: Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(RemotingCommand::response_to(
-            &req,
-            response::REQUEST_CODE_NOT_SUPPORTED,
-        ))
-    }
-}
 
 struct Namesrv {
     rt: tokio::runtime::Runtime,
@@ -107,9 +96,9 @@ fn routes_follow_registrations_and_connections() {
     let ns = start();
     ns.rt.block_on(async {
         let cfg = ConnectionConfig::default();
-        let master = connect(&ns.addr, Arc::new(NoCallbacks), &cfg).await.unwrap();
-        let slave = connect(&ns.addr, Arc::new(NoCallbacks), &cfg).await.unwrap();
-        let client = connect(&ns.addr, Arc::new(NoCallbacks), &cfg).await.unwrap();
+        let master = connect(&ns.addr, Arc::new(RefuseCallbacks), &cfg).await.unwrap();
+        let slave = connect(&ns.addr, Arc::new(RefuseCallbacks), &cfg).await.unwrap();
+        let client = connect(&ns.addr, Arc::new(RefuseCallbacks), &cfg).await.unwrap();
         let reply = call(
             &master,
             register("broker-a", "127.0.0.1:10911", 0, &["TopicTest", "TBW102"]),
@@ -170,7 +159,7 @@ fn routes_follow_registrations_and_connections() {
 fn silent_brokers_expire_and_bad_requests_get_clear_answers() {
     let ns = start();
     ns.rt.block_on(async {
-        let conn = connect(&ns.addr, Arc::new(NoCallbacks), &ConnectionConfig::default())
+        let conn = connect(&ns.addr, Arc::new(RefuseCallbacks), &ConnectionConfig::default())
             .await
             .unwrap();
         let short =

@@ -11,22 +11,11 @@ use apogee_broker::{
         route_data::{TopicConfig, TopicConfigWrapper, TopicRouteData},
     },
     protocol::{RemotingCommand, code::request, code::response},
-    remoting::{Connection, ConnectionConfig, Handler, Server, connect},
+    remoting::{ConnectionConfig, RefuseCallbacks, Server, connect},
 };
 use tokio::sync::watch;
 
 use crate::harness::runtime;
-
-struct Quiet;
-
-impl Handler for Quiet {
-    async fn handle(&self, _: Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(RemotingCommand::response_to(
-            &req,
-            response::REQUEST_CODE_NOT_SUPPORTED,
-        ))
-    }
-}
 
 /// Starts a NameServer on `addr`; dropping the sender stops it.
 async fn namesrv(addr: &str, dir: &std::path::Path) -> (String, watch::Sender<bool>) {
@@ -64,7 +53,7 @@ fn registrar(id: i64, addr: &str, namesrv: &[String]) -> Registrar {
 }
 
 async fn route_addrs(namesrv: &str) -> Option<Vec<String>> {
-    let conn = connect(namesrv, Arc::new(Quiet), &ConnectionConfig::default())
+    let conn = connect(namesrv, Arc::new(RefuseCallbacks), &ConnectionConfig::default())
         .await
         .unwrap();
     let reply = conn

@@ -20,7 +20,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     io::Read,
     net::{SocketAddr, TcpStream},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, OnceLock},
     thread::JoinHandle,
@@ -34,7 +34,7 @@ use apogee_broker::{
         route_data::{RegisterBrokerBody, TopicConfig, to_json},
     },
     protocol::{RemotingCommand, code::request, code::response},
-    remoting::{Connection, ConnectionConfig, Handler, Server, connect},
+    remoting::{Connection, ConnectionConfig, RefuseCallbacks, Server, connect},
     store::record::body_crc,
 };
 use serde_json::Value;
@@ -163,18 +163,6 @@ fn register_request(broker: &FakeBroker) -> RemotingCommand {
         .with_body(body)
 }
 
-/// The fake brokers never answer: nothing listens at their addresses (checked in [`start`]).
-struct NoCallbacks;
-
-impl Handler for NoCallbacks {
-    async fn handle(&self, _: Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(RemotingCommand::response_to(
-            &req,
-            response::REQUEST_CODE_NOT_SUPPORTED,
-        ))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Our NameServer, with the brokers registered.
 
@@ -221,7 +209,7 @@ fn start(brokers: Vec<FakeBroker>) -> Namesrv {
     let registrations = rt.block_on(async {
         let mut connections = Vec::new();
         for broker in &brokers {
-            let conn = connect(&addr, Arc::new(NoCallbacks), &ConnectionConfig::default())
+            let conn = connect(&addr, Arc::new(RefuseCallbacks), &ConnectionConfig::default())
                 .await
                 .unwrap();
             let reply = conn
@@ -253,37 +241,11 @@ fn start(brokers: Vec<FakeBroker>) -> Namesrv {
 // ---------------------------------------------------------------------------------------------
 // Running mqadmin.
 
-fn project_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("java/mqadmin")
-}
-
 /// mqadmin's classpath, resolved on first use. A missing JDK or Maven fails the test rather than
 /// skipping it: compatibility that is not checked is not known.
 fn classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| {
-        let script = project_dir().join("build.sh");
-        let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}). It needs java (17) and mvn on PATH, and Maven Central while its \
-             cache (${{APOGEE_CACHE:-$HOME/.cache/apogee}}) is cold:\n{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let classpath = String::from_utf8(out.stdout)
-            .expect("classpath is UTF-8")
-            .trim()
-            .to_owned();
-        assert!(!classpath.is_empty(), "build.sh printed no classpath");
-        eprintln!("mqadmin ready in {:.1?}", started.elapsed());
-        classpath
-    })
+    CLASSPATH.get_or_init(|| apogee_e2e::java_tools::build_classpath("mqadmin"))
 }
 
 /// How to run mqadmin against one NameServer.

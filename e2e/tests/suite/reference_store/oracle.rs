@@ -3,7 +3,6 @@
 
 use std::{
     io::{Read, Write},
-    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::OnceLock,
     thread::JoinHandle,
@@ -18,37 +17,11 @@ use super::record::Output;
 /// pause in `shutdown()`, on a loaded CI machine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn project_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("java/store-compat")
-}
-
 /// The oracle's classpath, building it on first use. A missing JDK or Maven fails the test
 /// rather than skipping it: compatibility that is not checked is not known.
 fn classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| {
-        let script = project_dir().join("build.sh");
-        let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}). It needs java and javac (JDK 17) and mvn on PATH, and Maven Central \
-             while its cache (${{APOGEE_CACHE:-$HOME/.cache/apogee}}) is cold:\n{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let classpath = String::from_utf8(out.stdout)
-            .expect("classpath is UTF-8")
-            .trim()
-            .to_owned();
-        assert!(!classpath.is_empty(), "build.sh printed no classpath");
-        eprintln!("store-compat ready in {:.1?}", started.elapsed());
-        classpath
-    })
+    CLASSPATH.get_or_init(|| apogee_e2e::java_tools::build_classpath("store-compat"))
 }
 
 /// The arguments every mode starts with: the directory and the file dimensions, which must
