@@ -7,4 +7,5 @@ mod recovery;
 mod registration;
 mod remoting;
 mod retention;
+mod send;
 mod store_api;
