@@ -1,8 +1,9 @@
 //! The Broker: what runs beside the store to serve producers, consumers and admin tools.
 //! So far: registration with every NameServer, the topic table, committed consumer offsets, the
-//! send path, and the one mapping from failures to response codes.
+//! send and pull paths, and the one mapping from failures to response codes.
 
 pub mod consumer_offsets;
+pub mod pull;
 pub mod registration;
 pub mod response;
 pub mod send;

@@ -3,6 +3,7 @@
 mod faults;
 mod harness;
 mod namesrv;
+mod pull;
 mod recovery;
 mod registration;
 mod remoting;
