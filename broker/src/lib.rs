@@ -3,20 +3,22 @@
 //! Module map (dependencies point downwards only):
 //!
 //! ```text
-//! broker       the Broker around the store: NameServer registration (handlers next)
+//! broker       the Broker around the store: request router, send/pull, groups, admin, registration
 //! config       broker.conf / namesrv.conf in RocketMQ's key names, validated (errors name the key)
 //! namesrv      NameServer: route table, registration and expiry, KV config (over remoting)
 //! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
 //! remoting     tokio connections and accept loop over protocol (bounded frames and write queues)
+//! standalone   a NameServer and a Broker in one process (`apogee standalone`, e2e suites)
 //! store        CommitLog, ConsumeQueue, IndexFile, flush, recovery, retention (no networking)
 //! ```
 //!
-//! The remoting server, NameServer, broker handlers and replication land on top of these;
-//! `store` and `protocol` never import each other or anything above them.
+//! Replication lands on top of these; `store` and `protocol` never import each other or
+//! anything above them.
 
 pub mod broker;
 pub mod config;
 pub mod namesrv;
 pub mod protocol;
 pub mod remoting;
+pub mod standalone;
 pub mod store;

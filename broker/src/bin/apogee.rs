@@ -2,12 +2,16 @@
 
 use std::path::PathBuf;
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use anyhow::Context;
 use apogee_broker::{
-    config::{NamesrvConfig, ProcessEnv},
+    broker::{Listen, RunningBroker, runtime::advertised_ip},
+    config::{BrokerConfig, NamesrvConfig, ProcessEnv},
     namesrv::NameServer,
     remoting::{ConnectionConfig, Server},
-    store::{FlushDiskType, MessageStore, StoreConfig},
+    standalone::{Standalone, StandaloneOptions},
+    store::{MessageStore, StoreConfig},
 };
 use clap::{Parser, Subcommand};
 
@@ -26,6 +30,12 @@ enum Command {
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
     },
+    /// Runs a Broker (`broker.conf` keys, RocketMQ's names; defaults: port 10911).
+    Broker {
+        /// A `broker.conf` properties file.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
     /// Opens (and recovers) a store directory, prints what recovery found and per-queue
     /// offsets, then closes it cleanly.
     Inspect {
@@ -33,14 +43,26 @@ enum Command {
         #[arg(long, default_value_os_t = default_store_dir())]
         store: PathBuf,
     },
-    /// Runs the storage engine on the embedded default data directory until Ctrl-C.
+    /// Runs a NameServer (port 9876) and a Broker (port 10911) in one process, storing in
+    /// `~/.apogee/store` unless told otherwise, until Ctrl-C.
     Standalone {
         /// The store root (`storePathRootDir`).
         #[arg(long, default_value_os_t = default_store_dir())]
         store: PathBuf,
-        /// `SYNC_FLUSH` or `ASYNC_FLUSH`.
-        #[arg(long, default_value = "ASYNC_FLUSH")]
-        flush_disk_type: FlushDiskType,
+        /// Extra `broker.conf` settings (listenPort, namesrvAddr and storePathRootDir are
+        /// this command's own).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// NameServer port.
+        #[arg(long, default_value_t = 9876)]
+        namesrv_port: u16,
+        /// Broker port.
+        #[arg(long, default_value_t = 10911)]
+        broker_port: u16,
+        /// Address both servers bind to; the broker advertises it (loopback when unspecified)
+        /// unless `brokerIP1` is set.
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+        bind: IpAddr,
     },
 }
 
@@ -82,6 +104,35 @@ async fn run_namesrv(config: NamesrvConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
+    let listen = Listen {
+        bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        advertised_ip: advertised_ip(&config, &ProcessEnv).await?,
+    };
+    let broker = RunningBroker::start(config, listen).await?;
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping broker");
+    broker.shutdown().await?;
+    Ok(())
+}
+
+async fn run_standalone(options: StandaloneOptions) -> anyhow::Result<()> {
+    let node = Standalone::start(options, &ProcessEnv).await?;
+    tracing::info!(
+        namesrv = %node.namesrv_addr(),
+        broker = %node.broker_addr(),
+        "standalone node ready: point clients at the NameServer; Ctrl-C to stop"
+    );
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping");
+    node.shutdown().await?;
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -96,8 +147,14 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => NamesrvConfig::load(&path)?,
                 None => NamesrvConfig::defaults(&ProcessEnv)?,
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(run_namesrv(config))?;
+            runtime()?.block_on(run_namesrv(config))?;
+        }
+        Command::Broker { config } => {
+            let config = match config {
+                Some(path) => BrokerConfig::load(&path)?,
+                None => BrokerConfig::defaults(&ProcessEnv)?,
+            };
+            runtime()?.block_on(run_broker(config))?;
         }
         Command::Inspect { store } => {
             let config = inspect_config(&store);
@@ -113,20 +170,25 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Standalone {
             store,
-            flush_disk_type,
+            config,
+            namesrv_port,
+            broker_port,
+            bind,
         } => {
-            let config = StoreConfig {
-                flush_disk_type,
-                ..StoreConfig::new(&store)
+            let broker_properties = match &config {
+                Some(path) => {
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+                }
+                None => String::new(),
             };
-            let opened =
-                MessageStore::open(config).with_context(|| format!("opening {}", store.display()))?;
-            tracing::info!(store = %store.display(), "store ready; the remoting server arrives with the NameServer/Broker work. Ctrl-C to stop");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async { tokio::signal::ctrl_c().await })?;
-            opened.shutdown()?;
+            let options = StandaloneOptions {
+                store_root: store,
+                namesrv_port,
+                broker_port,
+                broker_properties,
+                bind_ip: bind,
+            };
+            runtime()?.block_on(run_standalone(options))?;
         }
     }
     Ok(())

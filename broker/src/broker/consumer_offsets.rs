@@ -121,6 +121,25 @@ impl ConsumerOffsets {
             .collect()
     }
 
+    /// Forgets a group's offsets on one topic (the topic was deleted).
+    pub fn remove_topic(&self, group: &str, topic: &str) {
+        self.lock().remove(&key(topic, group));
+    }
+
+    /// Every `topic@group` key with its queue offsets (GET_ALL_CONSUMER_OFFSET, consume stats).
+    pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<i32, i64>> {
+        self.lock().clone()
+    }
+
+    /// Topics on which `group` has offsets.
+    pub fn topics_of_group(&self, group: &str) -> Vec<String> {
+        let suffix = format!("@{group}");
+        self.lock()
+            .keys()
+            .filter_map(|k| k.strip_suffix(&suffix).map(str::to_owned))
+            .collect()
+    }
+
     /// Forgets a group everywhere (DELETE_SUBSCRIPTIONGROUP with cleanOffset).
     pub fn remove_group(&self, group: &str) {
         let suffix = format!("@{group}");

@@ -43,6 +43,14 @@ pub enum ProtocolError {
         /// The text received.
         value: String,
     },
+    /// A request body that does not parse as what the code requires.
+    #[error("invalid {what} body: {reason}")]
+    Body {
+        /// What the body should have been.
+        what: &'static str,
+        /// The parser's message.
+        reason: String,
+    },
     /// A header string that is not UTF-8.
     #[error("header {0} is not valid UTF-8")]
     Utf8(&'static str),

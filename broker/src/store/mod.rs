@@ -413,15 +413,21 @@ impl MessageStore {
     }
 
     /// Stops the threads, flushes everything, writes the checkpoint and removes the `abort`
-    /// file, so the next open knows the stop was clean.
-    pub fn shutdown(self) -> Result<(), StoreError> {
+    /// file, so the next open knows the stop was clean. Takes `&self` so a store shared by a
+    /// running broker can be closed in place; writes after it fail with "shutting down", and a
+    /// second call finds nothing left to do.
+    pub fn shutdown(&self) -> Result<(), StoreError> {
         self.gate.close(NotWritable::ShuttingDown);
         self.stop_threads();
         while self.services.dispatcher.run_once()? > 0 {}
         self.services.logic.flush_once()?;
         let abort = self.config.root_dir.join("abort");
-        fs::remove_file(&abort).map_err(StoreError::io("remove abort file", &abort))?;
-        Ok(())
+        match fs::remove_file(&abort) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::io("remove abort file", &abort)(err))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn stop_threads(&self) {

@@ -1,5 +1,5 @@
-//! The pull path over a real store: TAG filtering, long polling woken by a send, the reference's
-//! status codes, commit offsets, and the no-subscription refusal.
+//! The pull path and offset requests over a real store: TAG filtering, long polling woken by a
+//! send, the reference's status codes, commit offsets, and the no-subscription refusal.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -207,4 +207,91 @@ fn pulls_filter_hold_and_answer_with_reference_codes() {
             (response::PULL_NOT_FOUND, Some("7"))
         );
     });
+}
+
+#[test]
+fn offset_requests_follow_the_reference() {
+    use apogee_broker::broker::offsets;
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let offsets_table = ConsumerOffsets::load(dir.path().join("config/consumerOffset.json")).unwrap();
+    let rt = runtime();
+    let mut appended = Vec::new();
+    for seq in 0..5u64 {
+        let r = rt
+            .block_on(store.put(crate::harness::message("Off", 0, seq, 10, None)))
+            .unwrap();
+        appended.push(r.appended[0]);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rt.block_on(store.wait_for_message("Off", 0, 4, Duration::from_secs(5)));
+    let ask = |code: i32, fields: &[(&str, String)]| {
+        let mut req = RemotingCommand::request(code, 1)
+            .with_field("topic", "Off")
+            .with_field("queueId", 0);
+        for (k, v) in fields {
+            req = req.with_field(*k, v);
+        }
+        offsets::handle(&req, &store, &offsets_table).expect("an offset request")
+    };
+    let group = ("consumerGroup", "CG".to_string());
+    let fresh = ask(request::QUERY_CONSUMER_OFFSET, std::slice::from_ref(&group));
+    assert_eq!(
+        (fresh.code, fresh.field("offset")),
+        (response::SUCCESS, Some("0")),
+        "hot first message: 0"
+    );
+    let strict = ask(
+        request::QUERY_CONSUMER_OFFSET,
+        &[group.clone(), ("setZeroIfNotFound", "false".into())],
+    );
+    assert_eq!(
+        strict.code,
+        response::QUERY_NOT_FOUND,
+        "22, never 1, for no offset"
+    );
+    let empty_queue = offsets::handle(
+        &RemotingCommand::request(request::QUERY_CONSUMER_OFFSET, 1)
+            .with_field("topic", "Off")
+            .with_field("queueId", 3)
+            .with_field("consumerGroup", "CG"),
+        &store,
+        &offsets_table,
+    )
+    .unwrap();
+    assert_eq!(empty_queue.code, response::QUERY_NOT_FOUND);
+    let update = ask(
+        request::UPDATE_CONSUMER_OFFSET,
+        &[group.clone(), ("commitOffset", "3".into())],
+    );
+    assert_eq!(update.code, response::SUCCESS);
+    assert_eq!(
+        ask(request::QUERY_CONSUMER_OFFSET, &[group]).field("offset"),
+        Some("3")
+    );
+    assert_eq!(ask(request::GET_MAX_OFFSET, &[]).field("offset"), Some("5"));
+    assert_eq!(ask(request::GET_MIN_OFFSET, &[]).field("offset"), Some("0"));
+    let earliest = ask(request::GET_EARLIEST_MSG_STORETIME, &[]);
+    assert_eq!(
+        earliest.field("timestamp"),
+        Some(appended[0].store_timestamp.to_string().as_str())
+    );
+    let by_time = ask(
+        request::SEARCH_OFFSET_BY_TIMESTAMP,
+        &[("timestamp", appended[2].store_timestamp.to_string())],
+    );
+    assert_eq!(by_time.field("offset"), Some("2"));
+    let missing = ask(request::SEARCH_OFFSET_BY_TIMESTAMP, &[]);
+    assert_eq!(
+        missing.remark.as_deref(),
+        Some("the custom field <timestamp> is null")
+    );
+    assert!(
+        offsets::handle(
+            &RemotingCommand::request(request::PULL_MESSAGE, 1),
+            &store,
+            &offsets_table
+        )
+        .is_none()
+    );
 }

@@ -1,0 +1,99 @@
+//! Everything a broker's request handlers share: the store, the metadata tables, the client
+//! registry and the counters. Built once at start ([`crate::broker::runtime`]), then only read
+//! through `&self` (each table does its own locking).
+
+use std::{net::SocketAddr, path::Path};
+
+use tokio::sync::Notify;
+
+use super::{
+    clients::ClientRegistry, consumer_offsets::ConsumerOffsets, send::SendSettings, stats::BrokerStats,
+    subscription_groups::SubscriptionGroups, topics::TopicTable,
+};
+use crate::{
+    config::BrokerConfig,
+    store::{MessageStore, StoreError, clock},
+};
+
+/// The broker's shared state.
+#[derive(Debug)]
+pub struct BrokerContext {
+    /// Settings as loaded from `broker.conf`.
+    pub config: BrokerConfig,
+    /// The storage engine.
+    pub store: MessageStore,
+    /// Topics.
+    pub topics: TopicTable,
+    /// Committed consumer offsets.
+    pub offsets: ConsumerOffsets,
+    /// Consumer group settings.
+    pub groups: SubscriptionGroups,
+    /// Connected producers and consumers.
+    pub clients: ClientRegistry,
+    /// Message counters.
+    pub stats: BrokerStats,
+    /// What the send path needs.
+    pub send: SendSettings,
+    /// `brokerIP1:listenPort`, as registered and as written into offsetMsgIds.
+    pub broker_addr: SocketAddr,
+    /// Wall-clock start time (ms).
+    pub started_ms: i64,
+    /// Wakes the registration loop for an immediate round (a topic was created or deleted).
+    pub register_now: Notify,
+}
+
+impl BrokerContext {
+    /// Opens the store and loads the tables under `config.storePathRootDir/config/`.
+    pub fn open(config: BrokerConfig, broker_addr: SocketAddr) -> Result<Self, StoreError> {
+        let store = MessageStore::open(config.store_config())?;
+        let dir = config.store_path_root_dir.join("config");
+        let topics = TopicTable::load(
+            dir.join("topics.json"),
+            &config.broker_cluster_name,
+            &config.broker_name,
+            config.auto_create_topic_enable,
+            i32::try_from(config.default_topic_queue_nums).unwrap_or(8),
+        )?;
+        let offsets = ConsumerOffsets::load(dir.join("consumerOffset.json"))?;
+        let groups = SubscriptionGroups::load(
+            dir.join("subscriptionGroup.json"),
+            config.auto_create_subscription_group,
+        )?;
+        let send = SendSettings {
+            store_host: broker_addr,
+            auto_create_topic: config.auto_create_topic_enable,
+            region_id: config.region_id.clone(),
+            trace_on: config.trace_on,
+        };
+        Ok(Self {
+            config,
+            store,
+            topics,
+            offsets,
+            groups,
+            clients: ClientRegistry::default(),
+            stats: BrokerStats::default(),
+            send,
+            broker_addr,
+            started_ms: clock::now_millis(),
+            register_now: Notify::new(),
+        })
+    }
+
+    /// The store root.
+    pub fn store_root(&self) -> &Path {
+        &self.config.store_path_root_dir
+    }
+
+    /// Whether this broker is a master (brokerId 0).
+    pub fn is_master(&self) -> bool {
+        self.config.broker_id == 0
+    }
+
+    /// Persists what lives in memory between saves (consumer offsets), then closes the store.
+    pub fn close(&self) -> Result<(), StoreError> {
+        let saved = self.offsets.persist();
+        let closed = self.store.shutdown();
+        saved.and(closed)
+    }
+}

@@ -1,0 +1,189 @@
+//! The broker's request handler: one match on the request code, each arm handing the request
+//! to the module that owns its semantics. Side effects that span modules (re-registering after
+//! a topic change, notifying a group after a membership change, counting) happen here.
+
+use std::sync::Arc;
+
+use bytes::Buf;
+
+use super::{
+    admin::{self, Effect},
+    context::BrokerContext,
+    membership, message_query, offsets,
+    pull::{self, PullContext, TagFilter},
+    reports, response, send,
+};
+use crate::{
+    protocol::{RemotingCommand, code::request, code::response as codes},
+    remoting::{Connection, Handler},
+};
+
+/// Serves every connection of a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerHandler {
+    ctx: Arc<BrokerContext>,
+}
+
+impl BrokerHandler {
+    /// A handler over `ctx`.
+    pub fn new(ctx: Arc<BrokerContext>) -> Self {
+        Self { ctx }
+    }
+
+    async fn dispatch(&self, connection: &Arc<Connection>, req: &RemotingCommand) -> RemotingCommand {
+        let ctx = &*self.ctx;
+        match req.code {
+            request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
+                let (reply, created) =
+                    send::handle(req, connection.peer(), &ctx.store, &ctx.topics, &ctx.send).await;
+                if created {
+                    ctx.register_now.notify_one();
+                }
+                if reply.code == codes::SUCCESS || reply.code == codes::FLUSH_DISK_TIMEOUT {
+                    let count = reply.field("msgId").map_or(1, |ids| ids.split(',').count());
+                    let topic = send::SendHeader::parse(req).map(|h| h.topic).unwrap_or_default();
+                    ctx.stats.record_put(&topic, count as u64, req.body.len() as u64);
+                }
+                reply
+            }
+            request::PULL_MESSAGE => self.pull(req).await,
+            code => {
+                if let Some((reply, outcome)) = membership::handle(ctx, connection, req) {
+                    if outcome.topics_changed {
+                        ctx.register_now.notify_one();
+                    }
+                    membership::notify_changed(ctx, &outcome.changed_groups);
+                    return reply;
+                }
+                if let Some(reply) = offsets::handle(req, &ctx.store, &ctx.offsets) {
+                    return reply;
+                }
+                if let Some((reply, effect)) = admin::handle(ctx, req) {
+                    if effect == Effect::TopicsChanged {
+                        ctx.register_now.notify_one();
+                    }
+                    return reply;
+                }
+                if let Some(reply) = reports::handle(ctx, req) {
+                    return reply;
+                }
+                if let Some(reply) = message_query::handle(ctx, req) {
+                    return reply;
+                }
+                response::refuse(
+                    req,
+                    codes::REQUEST_CODE_NOT_SUPPORTED,
+                    format!("the request code {code} is not supported"),
+                )
+            }
+        }
+    }
+
+    async fn pull(&self, req: &RemotingCommand) -> RemotingCommand {
+        let ctx = &*self.ctx;
+        let Some(group) = req.field("consumerGroup").map(str::to_owned) else {
+            return response::from_protocol(
+                req,
+                &crate::protocol::ProtocolError::MissingField("consumerGroup"),
+            );
+        };
+        match ctx.groups.find_or_create(&group) {
+            Ok(Some(config)) if !config.consume_enable => {
+                let remark = format!("subscription group no permission, {group}");
+                return response::refuse(req, codes::NO_PERMISSION, remark);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let remark = format!("subscription group [{group}] does not exist");
+                return response::refuse(req, codes::SUBSCRIPTION_GROUP_NOT_EXIST, remark);
+            }
+            Err(err) => return response::from_store(req, &err),
+        }
+        let pull_ctx = PullContext {
+            store: &ctx.store,
+            topics: &ctx.topics,
+            offsets: &ctx.offsets,
+            max_suspend: PULL_HOLD_LIMIT,
+        };
+        let subscription = |group: &str, topic: &str| {
+            ctx.clients
+                .subscription(group, topic)
+                .map(|s| TagFilter::parse(&s.sub_string))
+        };
+        let reply = pull::handle(req, pull_ctx, subscription).await;
+        if reply.code == codes::SUCCESS {
+            ctx.stats
+                .record_get(&group, count_records(&reply.body), reply.body.len() as u64);
+        }
+        reply
+    }
+}
+
+/// Longest hold of a parked pull: below every client's RPC timeout (Java holds 15 s of 30 s).
+const PULL_HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Records in a pull body (each starts with its total size).
+fn count_records(body: &[u8]) -> u64 {
+    let mut rest = body;
+    let mut count = 0;
+    while rest.len() >= 4 {
+        let size = usize::try_from((&rest[..4]).get_i32()).unwrap_or(0);
+        if size == 0 || size > rest.len() {
+            break;
+        }
+        rest = &rest[size..];
+        count += 1;
+    }
+    count
+}
+
+/// Response codes worth one log line: the request failed for a reason the client should know.
+fn is_failure(code: i32) -> bool {
+    !matches!(
+        code,
+        codes::SUCCESS
+            | codes::PULL_NOT_FOUND
+            | codes::PULL_RETRY_IMMEDIATELY
+            | codes::PULL_OFFSET_MOVED
+            | codes::QUERY_NOT_FOUND
+            | codes::CONSUMER_NOT_ONLINE
+    )
+}
+
+impl Handler for BrokerHandler {
+    async fn handle(&self, connection: Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
+        let reply = self.dispatch(&connection, &req).await;
+        if is_failure(reply.code) {
+            tracing::info!(
+                client = %connection.peer(),
+                request = req.code,
+                code = reply.code,
+                remark = reply.remark.as_deref().unwrap_or(""),
+                "request failed"
+            );
+        }
+        (!req.is_oneway()).then_some(reply)
+    }
+
+    fn on_close(&self, connection: &Arc<Connection>) {
+        let changed = self.ctx.clients.connection_closed(connection);
+        membership::notify_changed(&self.ctx, &changed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_counted_by_their_size_fields() {
+        let mut body = Vec::new();
+        for size in [8_i32, 12] {
+            body.extend_from_slice(&size.to_be_bytes());
+            body.resize(body.len() + size as usize - 4, 0);
+        }
+        assert_eq!(count_records(&body), 2);
+        assert_eq!(count_records(&body[..10]), 1, "a cut record is not counted");
+        assert_eq!(count_records(&[]), 0);
+    }
+}
