@@ -1,5 +1,6 @@
 //! Metadata administration, as mqadmin and the dashboards use it: topics
-//! (UPDATE_AND_CREATE_TOPIC 17, DELETE_TOPIC_IN_BROKER 215, GET_ALL_TOPIC_CONFIG 21),
+//! (UPDATE_AND_CREATE_TOPIC 17, DELETE_TOPIC_IN_BROKER 215, GET_ALL_TOPIC_CONFIG 21,
+//! GET_TOPIC_CONFIG 351),
 //! subscription groups (200, 201, 207), and the broker's config and offset tables (26, 43).
 
 use super::{
@@ -44,6 +45,20 @@ pub fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> Option<(RemotingCom
                 .with_body(to_json(&ctx.topics.wrapper())),
             Effect::None,
         )),
+        request::GET_TOPIC_CONFIG => req.required::<String>("topic").map(|t| match ctx.topics.get(&t) {
+            Some(config) => (
+                RemotingCommand::response_to(req, codes::SUCCESS).with_body(to_json(&config)),
+                Effect::None,
+            ),
+            None => (
+                response::refuse(
+                    req,
+                    codes::TOPIC_NOT_EXIST,
+                    format!("No topic in this broker. topic: {t}"),
+                ),
+                Effect::None,
+            ),
+        }),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_group(ctx, req).map(|r| (r, Effect::None)),
         request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => Ok((
             RemotingCommand::response_to(req, codes::SUCCESS).with_body(to_json(&ctx.groups.wrapper())),

@@ -111,7 +111,8 @@ pub fn runtime_info(ctx: &BrokerContext) -> KvTable {
     let disk_ratio = retention::disk_usage(&ctx.config.commit_log_dir())
         .or_else(|_| retention::disk_usage(ctx.store_root()))
         .unwrap_or(0.0);
-    let earliest = earliest_store_time(ctx).unwrap_or(0);
+    // -1 when the log is empty, as the reference reports it.
+    let earliest = earliest_store_time(ctx).unwrap_or(-1);
     let mut t = KvTable::default();
     let mut put = |k: &str, v: String| {
         t.table.insert(k.to_owned(), v);

@@ -1,5 +1,7 @@
 //! End-to-end suites: real processes, real files, real signals.
 
 mod mqadmin;
+mod mqadmin_broker;
+mod mqadmin_runner;
 mod reference_store;
 mod store_crash;

@@ -18,13 +18,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Read,
     net::{SocketAddr, TcpStream},
     path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, OnceLock},
-    thread::JoinHandle,
-    time::{Duration, Instant},
+    sync::Arc,
+    time::Duration,
 };
 
 use apogee_broker::{
@@ -38,13 +35,9 @@ use apogee_broker::{
     store::record::body_crc,
 };
 use serde_json::Value;
-use tokio::sync::watch;
 
-/// Longest one mqadmin run may take. A run takes about 4 s: JVM start, one or two requests, and
-/// the client's shutdown, which waits up to 3 s for one of its service threads.
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-/// mqadmin's entry point (what the distribution's `bin/mqadmin` runs).
-const MAIN_CLASS: &str = "org.apache.rocketmq.tools.command.MQAdminStartup";
+use crate::mqadmin_runner::{Mqadmin, single_line, table_rows};
+use tokio::sync::watch;
 
 const CLUSTER: &str = "ApogeeCluster";
 const PERM_READ: i32 = 4;
@@ -239,137 +232,6 @@ fn start(brokers: Vec<FakeBroker>) -> Namesrv {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running mqadmin.
-
-/// mqadmin's classpath, resolved on first use. A missing JDK or Maven fails the test rather than
-/// skipping it: compatibility that is not checked is not known.
-fn classpath() -> &'static str {
-    static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| apogee_e2e::java_tools::build_classpath("mqadmin"))
-}
-
-/// How to run mqadmin against one NameServer.
-#[derive(Debug, Clone)]
-struct Mqadmin {
-    namesrv: String,
-    /// `user.home` of the JVM, inside the test's directory.
-    home: PathBuf,
-}
-
-/// One finished mqadmin run.
-#[derive(Debug)]
-struct Run {
-    command: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The output of a command that must have succeeded: nothing thrown. (A zero exit status
-    /// alone proves nothing: mqadmin catches what a command throws, prints it and returns.)
-    fn ok(self) -> String {
-        assert!(
-            self.status.success() && !self.stderr.contains("Exception"),
-            "mqadmin {} failed:\n{self}",
-            self.command
-        );
-        self.stdout
-    }
-
-    /// The `(code, remark)` of the `MQClientException` a failed command reports, as
-    /// `CODE: <code>  DESC: <remark>` in its stack trace.
-    fn client_error(&self) -> (i32, String) {
-        let line = self
-            .stderr
-            .lines()
-            .find_map(|l| l.split_once("MQClientException: CODE: ").map(|(_, rest)| rest))
-            .unwrap_or_else(|| panic!("mqadmin {} reported no MQClientException:\n{self}", self.command));
-        let (code, desc) = line
-            .split_once("  DESC: ")
-            .unwrap_or_else(|| panic!("unexpected MQClientException line {line:?}"));
-        (code.trim().parse().unwrap(), desc.to_owned())
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-fn drain(mut from: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        from.read_to_string(&mut text).expect("read mqadmin output");
-        text
-    })
-}
-
-fn wait(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().expect("poll mqadmin") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mqadmin {what} did not finish within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Mqadmin {
-    /// Runs `mqadmin <args> -n <namesrv>`.
-    fn run(&self, args: &[&str]) -> Run {
-        let command = args.join(" ");
-        let started = Instant::now();
-        let mut child = Command::new("java")
-            // A small heap and the quick JIT tier: the runs are short and CI machines are shared.
-            .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-            .arg(format!("-Duser.home={}", self.home.display()))
-            .arg("-cp")
-            .arg(classpath())
-            .arg(MAIN_CLASS)
-            .args(args)
-            .args(["-n", &self.namesrv])
-            // The caller's RocketMQ settings must not leak in.
-            .env_remove("ROCKETMQ_HOME")
-            .env_remove("NAMESRV_ADDR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start java (Java 17 must be on PATH): {e}"));
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let status = wait(&mut child, &command);
-        let run = Run {
-            command,
-            status,
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
-        };
-        eprintln!("mqadmin {}: {:.1?}\n{run}", run.command, started.elapsed());
-        run
-    }
-
-    /// Runs independent commands at once (each run mostly waits).
-    fn run_all<const N: usize>(&self, commands: [&[&str]; N]) -> [Run; N] {
-        std::thread::scope(|s| {
-            let handles = commands.map(|args| s.spawn(move || self.run(args)));
-            handles.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-        })
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // What the output must say.
 
 /// A topic's route as `topicRoute` shows it, reduced to what the brokers determine.
@@ -432,7 +294,7 @@ fn int_field(v: &Value, key: &str) -> i64 {
 
 /// fastjson, which mqadmin prints JSON with, writes integer map keys bare (`"brokerAddrs":
 /// {0:"127.0.0.1:10911"}`). This quotes them, making the text standard JSON.
-fn quote_integer_keys(text: &str) -> String {
+pub(crate) fn quote_integer_keys(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 16);
     let (mut in_string, mut escaped) = (false, false);
@@ -508,21 +370,6 @@ fn parse_route(stdout: &str) -> Route {
         assert!(previous.is_none(), "a group's queues listed twice:\n{stdout}");
     }
     route
-}
-
-/// The rows of a table mqadmin printed, split on whitespace, header (`#...`) dropped.
-fn table_rows(stdout: &str) -> Vec<Vec<&str>> {
-    let mut lines = stdout.lines().filter(|l| !l.trim().is_empty());
-    let header = lines.next().unwrap_or_default();
-    assert!(header.starts_with('#'), "no table header in:\n{stdout}");
-    lines.map(|l| l.split_whitespace().collect()).collect()
-}
-
-/// The one line a command prints on success, or what follows it.
-fn single_line(stdout: &str) -> &str {
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line:\n{stdout}");
-    lines[0].trim_end()
 }
 
 /// The `orderConf=[...]` value of `updateOrderConf`'s success line.
