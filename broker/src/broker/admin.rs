@@ -1,7 +1,7 @@
 //! Metadata administration, as mqadmin and the dashboards use it: topics
 //! (UPDATE_AND_CREATE_TOPIC 17, DELETE_TOPIC_IN_BROKER 215, GET_ALL_TOPIC_CONFIG 21,
 //! GET_TOPIC_CONFIG 351),
-//! subscription groups (200, 201, 207), and the broker's config and offset tables (26, 43).
+//! subscription groups (200, 201, 207), and the broker's config and offset tables (26, 43, 45).
 
 use super::{
     context::BrokerContext,
@@ -82,6 +82,10 @@ pub fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> Option<(RemotingCom
                 Effect::None,
             ))
         }
+        request::GET_ALL_DELAY_OFFSET => Ok((
+            RemotingCommand::response_to(req, codes::SUCCESS).with_body(ctx.delay_offsets.to_json()),
+            Effect::None,
+        )),
         _ => return None,
     };
     Some(answer.unwrap_or_else(|err| (response::from_protocol(req, &err), Effect::None)))

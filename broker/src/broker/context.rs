@@ -7,8 +7,9 @@ use std::{net::SocketAddr, path::Path};
 use tokio::sync::Notify;
 
 use super::{
-    clients::ClientRegistry, consumer_offsets::ConsumerOffsets, send::SendSettings, stats::BrokerStats,
-    subscription_groups::SubscriptionGroups, topics::TopicTable,
+    clients::ClientRegistry, consumer_offsets::ConsumerOffsets, delay_offsets::DelayOffsets,
+    queue_locks::QueueLocks, send::SendSettings, stats::BrokerStats, subscription_groups::SubscriptionGroups,
+    topics::TopicTable,
 };
 use crate::{
     config::BrokerConfig,
@@ -28,8 +29,12 @@ pub struct BrokerContext {
     pub offsets: ConsumerOffsets,
     /// Consumer group settings.
     pub groups: SubscriptionGroups,
+    /// Delayed-message delivery progress per level.
+    pub delay_offsets: DelayOffsets,
     /// Connected producers and consumers.
     pub clients: ClientRegistry,
+    /// Queue locks of orderly consumers.
+    pub queue_locks: QueueLocks,
     /// Message counters.
     pub stats: BrokerStats,
     /// What the send path needs.
@@ -55,6 +60,7 @@ impl BrokerContext {
             i32::try_from(config.default_topic_queue_nums).unwrap_or(8),
         )?;
         let offsets = ConsumerOffsets::load(dir.join("consumerOffset.json"))?;
+        let delay_offsets = DelayOffsets::load(dir.join("delayOffset.json"))?;
         let groups = SubscriptionGroups::load(
             dir.join("subscriptionGroup.json"),
             config.auto_create_subscription_group,
@@ -64,6 +70,7 @@ impl BrokerContext {
             auto_create_topic: config.auto_create_topic_enable,
             region_id: config.region_id.clone(),
             trace_on: config.trace_on,
+            delay_levels: config.message_delay_level.len(),
         };
         Ok(Self {
             config,
@@ -71,7 +78,9 @@ impl BrokerContext {
             topics,
             offsets,
             groups,
+            delay_offsets,
             clients: ClientRegistry::default(),
+            queue_locks: QueueLocks::default(),
             stats: BrokerStats::default(),
             send,
             broker_addr,
@@ -90,10 +99,12 @@ impl BrokerContext {
         self.config.broker_id == 0
     }
 
-    /// Persists what lives in memory between saves (consumer offsets), then closes the store.
+    /// Persists what lives in memory between saves (consumer and delay offsets), then closes
+    /// the store.
     pub fn close(&self) -> Result<(), StoreError> {
         let saved = self.offsets.persist();
-        let closed = self.store.shutdown();
-        saved.and(closed)
+        let delays = self.delay_offsets.persist();
+        let closed = self.store.close();
+        saved.and(delays).and(closed)
     }
 }

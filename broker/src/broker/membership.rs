@@ -8,16 +8,12 @@ use super::{
     clients::Sender,
     context::BrokerContext,
     response,
-    topics::{PERM_READ, PERM_WRITE},
+    retry::{RETRY_PREFIX, ensure_topic},
 };
 use crate::{
-    namesrv::route_data::TopicConfig,
     protocol::{ProtocolError, RemotingCommand, code::request, code::response as codes},
     remoting::Connection,
 };
-
-/// Prefix of a group's retry topic.
-pub const RETRY_PREFIX: &str = "%RETRY%";
 
 /// What a membership request changed.
 #[derive(Debug, Default)]
@@ -64,18 +60,9 @@ fn heartbeat(
         };
         if consumer.message_model != "BROADCASTING" && config.retry_queue_nums > 0 {
             let retry = format!("{RETRY_PREFIX}{}", consumer.group_name);
-            if ctx.topics.get(&retry).is_none() {
-                let topic = TopicConfig {
-                    topic_name: retry,
-                    read_queue_nums: config.retry_queue_nums,
-                    write_queue_nums: config.retry_queue_nums,
-                    perm: PERM_READ | PERM_WRITE,
-                    ..TopicConfig::default()
-                };
-                if let Err(err) = ctx.topics.put(topic) {
-                    return Ok((response::from_store(req, &err), outcome));
-                }
-                outcome.topics_changed = true;
+            match ensure_topic(ctx, &retry, config.retry_queue_nums) {
+                Ok(created) => outcome.topics_changed |= created,
+                Err(err) => return Ok((response::from_store(req, &err), outcome)),
             }
         }
         known.push(consumer);

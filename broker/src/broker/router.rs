@@ -11,7 +11,7 @@ use super::{
     context::BrokerContext,
     membership, message_query, offsets,
     pull::{self, PullContext, TagFilter},
-    reports, response, send,
+    queue_locks, reports, response, retry, send,
 };
 use crate::{
     protocol::{RemotingCommand, code::request, code::response as codes},
@@ -34,9 +34,14 @@ impl BrokerHandler {
         let ctx = &*self.ctx;
         match req.code {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
+                let redirected = retry::redirect_exhausted(ctx, req);
+                let (req, dlq_created) = match &redirected {
+                    Some((rewritten, created)) => (rewritten, *created),
+                    None => (req, false),
+                };
                 let (reply, created) =
                     send::handle(req, connection.peer(), &ctx.store, &ctx.topics, &ctx.send).await;
-                if created {
+                if created || dlq_created {
                     ctx.register_now.notify_one();
                 }
                 if reply.code == codes::SUCCESS || reply.code == codes::FLUSH_DISK_TIMEOUT {
@@ -47,12 +52,22 @@ impl BrokerHandler {
                 reply
             }
             request::PULL_MESSAGE => self.pull(req).await,
+            request::CONSUMER_SEND_MSG_BACK => {
+                let (reply, created) = retry::send_back(ctx, req).await;
+                if created {
+                    ctx.register_now.notify_one();
+                }
+                reply
+            }
             code => {
                 if let Some((reply, outcome)) = membership::handle(ctx, connection, req) {
                     if outcome.topics_changed {
                         ctx.register_now.notify_one();
                     }
                     membership::notify_changed(ctx, &outcome.changed_groups);
+                    return reply;
+                }
+                if let Some(reply) = queue_locks::handle(&ctx.queue_locks, req) {
                     return reply;
                 }
                 if let Some(reply) = offsets::handle(req, &ctx.store, &ctx.offsets) {

@@ -16,6 +16,7 @@ use super::{
     membership,
     registration::{Identity, Registrar},
     router::BrokerHandler,
+    schedule,
 };
 use crate::{
     config::{BrokerConfig, ConfigEnv},
@@ -127,6 +128,9 @@ impl RunningBroker {
             period,
             stop_rx.clone(),
         )));
+        if ctx.is_master() {
+            serving.push(tokio::spawn(schedule::run(ctx.clone(), stop_rx.clone())));
+        }
         serving.push(tokio::spawn(housekeeping(ctx.clone(), stop_rx)));
         tracing::info!(
             %addr,

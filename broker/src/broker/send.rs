@@ -27,6 +27,18 @@ pub struct SendSettings {
     pub region_id: String,
     /// `traceOn`, returned as TRACE_ON.
     pub trace_on: bool,
+    /// How many delay levels `messageDelayLevel` defines.
+    pub delay_levels: usize,
+}
+
+/// Parks a message with a delay level in the schedule topic: queue `level - 1` (levels above
+/// the last clamp to it), its destination kept in REAL_TOPIC / REAL_QID for the scheduler.
+pub fn schedule(msg: &mut NewMessage, level: i32, levels: usize) {
+    let level = usize::try_from(level).unwrap_or(1).clamp(1, levels.max(1));
+    let props = properties::with(&msg.properties, properties::keys::REAL_TOPIC, &msg.topic);
+    msg.properties = properties::with(&props, properties::keys::REAL_QID, &msg.queue_id.to_string());
+    msg.topic = topics::SCHEDULE_TOPIC.to_owned();
+    msg.queue_id = i32::try_from(level - 1).unwrap_or(0);
 }
 
 /// The send header, whichever names it came under.
@@ -177,14 +189,15 @@ pub async fn handle(
         );
         return (response::refuse(req, codes::INVALID_PARAMETER, remark), created);
     }
-    // Delay levels and transactions are the next issue's work: refusing is better than storing
-    // them as plain messages that would be delivered at once.
-    if properties::get(&header.properties, properties::keys::DELAY).is_some_and(|d| d != "0") {
+    let delay_level = properties::get(&header.properties, properties::keys::DELAY)
+        .and_then(|d| d.trim().parse::<i32>().ok())
+        .filter(|d| *d > 0);
+    if delay_level.is_some() && header.batch {
         return (
             response::refuse(
                 req,
                 codes::MESSAGE_ILLEGAL,
-                "delayed messages are not supported yet",
+                "delay levels are not supported for batch messages",
             ),
             created,
         );
@@ -201,6 +214,9 @@ pub async fn handle(
     }
     let base = |flag: i32, body: Bytes, props: String| {
         let mut msg = NewMessage::new(header.topic.clone(), header.queue_id, body, props);
+        if let Some(level) = delay_level {
+            schedule(&mut msg, level, settings.delay_levels);
+        }
         msg.flag = flag;
         msg.sys_flag = header.sys_flag;
         msg.born_timestamp = header.born_timestamp;

@@ -11,8 +11,8 @@ use crate::{
 
 /// The topic producers send to when auto-creation is on.
 pub const AUTO_CREATE_TOPIC: &str = "TBW102";
-/// Delayed messages wait here.
-pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Delayed messages wait here (the store gives its entries delivery times as tag codes).
+pub use crate::store::dispatch::SCHEDULE_TOPIC;
 /// Half messages of transactions.
 pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
 /// Transaction op records.

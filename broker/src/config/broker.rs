@@ -464,6 +464,7 @@ impl BrokerConfig {
             max_message_size: self.max_message_size as usize,
             check_crc_on_recover: self.check_crc_on_recover,
             warm_segments: self.warm_maped_file_enable,
+            delay_levels: self.message_delay_level.clone(),
         }
     }
 }

@@ -530,6 +530,7 @@ warmMapedFileEnable=true
             max_message_size: 65_536,
             check_crc_on_recover: false,
             warm_segments: true,
+            delay_levels: crate::store::config::reference_delay_levels(),
         }
     );
     store.validate().unwrap();

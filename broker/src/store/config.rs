@@ -76,6 +76,18 @@ pub struct StoreConfig {
     /// shared mapping only saves the page zeroing (writes still take a minor fault), costs a
     /// core's worth of zeroing per segment up front and maps the whole segment into RSS.
     pub warm_segments: bool,
+    /// `messageDelayLevel`: the delay of each level (level 1 first). Queue `L - 1` of
+    /// `SCHEDULE_TOPIC_XXXX` holds level `L`; its entries' tag codes are delivery times.
+    pub delay_levels: Vec<Duration>,
+}
+
+/// The reference's 18 delay levels: 1s 5s 10s 30s 1m..10m 20m 30m 1h 2h.
+pub fn reference_delay_levels() -> Vec<Duration> {
+    let s = Duration::from_secs;
+    let mut levels = vec![s(1), s(5), s(10), s(30)];
+    levels.extend((1..=10).map(|m| s(60 * m)));
+    levels.extend([s(1200), s(1800), s(3600), s(7200)]);
+    levels
 }
 
 impl StoreConfig {
@@ -104,6 +116,7 @@ impl StoreConfig {
             max_message_size: 4 * 1024 * 1024,
             check_crc_on_recover: true,
             warm_segments: false,
+            delay_levels: reference_delay_levels(),
         }
     }
 

@@ -39,7 +39,12 @@ pub struct DispatchParts {
     pub arrivals: Arc<Arrivals>,
     /// Closed when dispatch fails.
     pub gate: Arc<WriteGate>,
+    /// Delay of each level, in ms (schedule-queue entries carry their delivery time).
+    pub delay_levels_ms: Vec<i64>,
 }
+
+/// The topic delayed messages wait in, one queue per delay level.
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 
 /// The dispatcher's shared state.
 #[derive(Debug)]
@@ -49,6 +54,7 @@ pub struct Dispatcher {
     index: Option<Arc<Index>>,
     arrivals: Arc<Arrivals>,
     gate: Arc<WriteGate>,
+    delay_levels_ms: Vec<i64>,
     only_flushed: bool,
     dispatched: AtomicU64,
     last_indexed: AtomicI64,
@@ -68,6 +74,7 @@ impl Dispatcher {
             index,
             arrivals,
             gate,
+            delay_levels_ms,
         } = parts;
         // Index entries past the recovered end point at records that were cut; new records will
         // be written there and must be indexed again (stale entries are filtered by key checks).
@@ -82,6 +89,7 @@ impl Dispatcher {
             index,
             arrivals,
             gate,
+            delay_levels_ms,
             only_flushed,
             dispatched: AtomicU64::new(from),
             last_indexed: AtomicI64::new(last_indexed),
@@ -245,7 +253,18 @@ impl Dispatcher {
         let tx = view.sys_flag & sys_flag::TRANSACTION_MASK;
         if !record::is_hidden_transaction_state(view.sys_flag) {
             let queue = self.queues.get_or_create(view.topic, view.queue_id);
-            let tags_code = properties::tags_code(properties::get(view.properties, keys::TAGS));
+            // A delayed message's tag code is its delivery time, as in the reference, so the
+            // scheduler can tell from the queue alone what is due.
+            let tags_code = if view.topic == SCHEDULE_TOPIC {
+                let delay = usize::try_from(view.queue_id)
+                    .ok()
+                    .and_then(|level| self.delay_levels_ms.get(level))
+                    .copied()
+                    .unwrap_or(0);
+                view.store_timestamp + delay
+            } else {
+                properties::tags_code(properties::get(view.properties, keys::TAGS))
+            };
             let entry = QueueEntry {
                 physical_offset: pos as i64,
                 size: view.total_size as i32,

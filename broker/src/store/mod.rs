@@ -116,7 +116,8 @@ pub struct MessageStore {
     gate: Arc<WriteGate>,
     services: Services,
     report: RecoveryReport,
-    _lock: File,
+    /// Held (flock) while the store is open; released by [`MessageStore::close`].
+    lock: Mutex<Option<File>>,
 }
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StoreError> {
@@ -197,6 +198,11 @@ impl MessageStore {
             index: index.clone(),
             arrivals: arrivals.clone(),
             gate: gate.clone(),
+            delay_levels_ms: config
+                .delay_levels
+                .iter()
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .collect(),
         };
         let only_flushed = config.flush_disk_type == FlushDiskType::Sync;
         let dispatcher = Arc::new(Dispatcher::new(
@@ -270,7 +276,7 @@ impl MessageStore {
                 threads: Mutex::new(threads),
             },
             report,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -413,10 +419,15 @@ impl MessageStore {
     }
 
     /// Stops the threads, flushes everything, writes the checkpoint and removes the `abort`
-    /// file, so the next open knows the stop was clean. Takes `&self` so a store shared by a
-    /// running broker can be closed in place; writes after it fail with "shutting down", and a
-    /// second call finds nothing left to do.
-    pub fn shutdown(&self) -> Result<(), StoreError> {
+    /// file, so the next open knows the stop was clean.
+    pub fn shutdown(self) -> Result<(), StoreError> {
+        self.close()
+    }
+
+    /// [`MessageStore::shutdown`] in place, for a store shared by a running broker: writes
+    /// after it fail with "shutting down", the directory lock is released (so the same process
+    /// may open the store again at once), and a second call finds nothing left to do.
+    pub fn close(&self) -> Result<(), StoreError> {
         self.gate.close(NotWritable::ShuttingDown);
         self.stop_threads();
         while self.services.dispatcher.run_once()? > 0 {}
@@ -424,10 +435,12 @@ impl MessageStore {
         let abort = self.config.root_dir.join("abort");
         match fs::remove_file(&abort) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(StoreError::io("remove abort file", &abort)(err))
+                return Err(StoreError::io("remove abort file", &abort)(err));
             }
-            _ => Ok(()),
+            _ => {}
         }
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
+        Ok(())
     }
 
     fn stop_threads(&self) {

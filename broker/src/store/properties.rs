@@ -18,6 +18,20 @@ pub mod keys {
     pub const DELAY: &str = "DELAY";
     /// Whether the producer waits for the store.
     pub const WAIT: &str = "WAIT";
+    /// Topic a delayed or half message will be delivered to.
+    pub const REAL_TOPIC: &str = "REAL_TOPIC";
+    /// Queue a delayed or half message will be delivered to.
+    pub const REAL_QID: &str = "REAL_QID";
+    /// Original topic of a message being retried.
+    pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
+    /// Client id of the message a retry copies.
+    pub const ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
+    /// Retries before the dead-letter queue, as the consumer set it.
+    pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
+    /// A transactional (half) message.
+    pub const TRAN_MSG: &str = "TRAN_MSG";
+    /// Producer group of a transactional message.
+    pub const PRODUCER_GROUP: &str = "PGROUP";
 }
 
 /// Separator between keys inside the `KEYS` property.
@@ -46,6 +60,19 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
         out.push(PROPERTY_SEPARATOR);
     }
     out
+}
+
+/// `encoded` with `key` set to `value` (replacing any previous value, keeping the order of
+/// the others).
+pub fn with(encoded: &str, key: &str, value: &str) -> String {
+    let mut out = without(encoded, key);
+    out.push_str(&encode([(key, value)]));
+    out
+}
+
+/// `encoded` without `key`.
+pub fn without(encoded: &str, key: &str) -> String {
+    encode(iter(encoded).filter(|(k, _)| *k != key))
 }
 
 /// Java's `String.hashCode()`: `h = 31 * h + c` over UTF-16 code units, wrapping.
@@ -87,5 +114,8 @@ mod tests {
         );
         assert_eq!(tags_code(Some("TagA")), 2_598_919);
         assert_eq!(tags_code(None), 0);
+        let set = with(&text, "TAGS", "B");
+        assert_eq!(set, "KEYS\u{1}k1 k2\u{2}TAGS\u{1}B\u{2}");
+        assert_eq!(without(&set, "KEYS"), "TAGS\u{1}B\u{2}");
     }
 }

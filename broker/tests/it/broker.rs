@@ -30,7 +30,7 @@ impl Handler for Recorder {
     }
 }
 
-async fn client(addr: SocketAddr) -> (Arc<Connection>, mpsc::UnboundedReceiver<RemotingCommand>) {
+pub(crate) async fn client(addr: SocketAddr) -> (Arc<Connection>, mpsc::UnboundedReceiver<RemotingCommand>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let conn = connect(
         &addr.to_string(),
@@ -42,11 +42,11 @@ async fn client(addr: SocketAddr) -> (Arc<Connection>, mpsc::UnboundedReceiver<R
     (conn, rx)
 }
 
-async fn call(conn: &Connection, req: RemotingCommand) -> RemotingCommand {
+pub(crate) async fn call(conn: &Connection, req: RemotingCommand) -> RemotingCommand {
     conn.request(req, WAIT).await.expect("broker answers")
 }
 
-fn heartbeat(client_id: &str, group: &str, topic: &str) -> RemotingCommand {
+pub(crate) fn heartbeat(client_id: &str, group: &str, topic: &str) -> RemotingCommand {
     let body = serde_json::json!({
         "clientID": client_id,
         "producerDataSet": [{"groupName": "PG"}],
@@ -110,7 +110,7 @@ async fn route(namesrv: SocketAddr, topic: &str) -> Option<TopicRouteData> {
 }
 
 /// Waits until the NameServer has a route for `topic`.
-async fn route_appears(namesrv: SocketAddr, topic: &str) -> TopicRouteData {
+pub(crate) async fn route_appears(namesrv: SocketAddr, topic: &str) -> TopicRouteData {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if let Some(r) = route(namesrv, topic).await {
@@ -174,6 +174,17 @@ fn producers_consumers_and_admin_over_real_sockets() {
         let (p, _p_rx) = client(broker).await;
         let sent = call(&p, send("Orders", "TagB", "k0", "skipped")).await;
         assert_eq!(sent.code, response::SUCCESS, "{:?}", sent.remark);
+        // Dispatch is asynchronous, as in the reference: wait until the queue shows the message.
+        let max_offset = || {
+            RemotingCommand::request(request::GET_MAX_OFFSET, 0)
+                .with_field("topic", "Orders")
+                .with_field("queueId", 0)
+        };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while call(&p, max_offset()).await.field("offset") != Some("1") {
+            assert!(tokio::time::Instant::now() < deadline, "dispatch did not catch up");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let pull_conn = c1.clone();
         let parked = tokio::spawn(async move { call(&pull_conn, pull("CG", "Orders", 1, 10_000)).await });
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -3,6 +3,7 @@
 mod broker;
 mod faults;
 mod harness;
+mod messaging;
 mod namesrv;
 mod pull;
 mod recovery;

@@ -107,6 +107,7 @@ fn pulls_filter_hold_and_answer_with_reference_codes() {
             auto_create_topic: true,
             region_id: "R".into(),
             trace_on: false,
+            delay_levels: 18,
         },
     });
     let rt = runtime();

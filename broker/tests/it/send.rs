@@ -54,6 +54,7 @@ fn sends_are_stored_answered_and_refused_like_the_reference() {
         auto_create_topic: true,
         region_id: "DefaultRegion".into(),
         trace_on: true,
+        delay_levels: 18,
     };
     let born: SocketAddr = "127.0.0.9:50000".parse().unwrap();
     let rt = runtime();
@@ -105,10 +106,10 @@ fn sends_are_stored_answered_and_refused_like_the_reference() {
         "queue id out of range"
     );
     assert_eq!(code(v2("bad/topic", 0, "", b"x")), response::INVALID_PARAMETER);
-    assert_eq!(
-        code(v2("Orders", 0, "DELAY\u{1}3\u{2}", b"x")),
-        response::MESSAGE_ILLEGAL
-    );
+    // A delay level parks the message in the schedule topic's queue for that level.
+    assert_eq!(code(v2("Orders", 0, "DELAY\u{1}3\u{2}", b"x")), response::SUCCESS);
+    settle(&store);
+    assert_eq!(store.max_offset("SCHEDULE_TOPIC_XXXX", 2), 1);
     let mut missing = v2("Orders", 0, "", b"x");
     missing.ext_fields.remove("g");
     let reply = send(missing).0;
