@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use super::{
     clients::ClientRegistry, consumer_offsets::ConsumerOffsets, delay_offsets::DelayOffsets,
     queue_locks::QueueLocks, send::SendSettings, stats::BrokerStats, subscription_groups::SubscriptionGroups,
-    topics::TopicTable,
+    topics::TopicTable, transactions::TransactionLog,
 };
 use crate::{
     config::BrokerConfig,
@@ -35,6 +35,8 @@ pub struct BrokerContext {
     pub clients: ClientRegistry,
     /// Queue locks of orderly consumers.
     pub queue_locks: QueueLocks,
+    /// Finished transactions not yet passed by the back-check.
+    pub transactions: TransactionLog,
     /// Message counters.
     pub stats: BrokerStats,
     /// What the send path needs.
@@ -81,6 +83,7 @@ impl BrokerContext {
             delay_offsets,
             clients: ClientRegistry::default(),
             queue_locks: QueueLocks::default(),
+            transactions: TransactionLog::default(),
             stats: BrokerStats::default(),
             send,
             broker_addr,

@@ -33,6 +33,8 @@ pub mod send;
 pub mod stats;
 pub mod subscription_groups;
 pub mod topics;
+pub mod transaction_check;
+pub mod transactions;
 
 pub use error::BrokerError;
 pub use runtime::{Listen, RunningBroker};

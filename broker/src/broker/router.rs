@@ -11,7 +11,7 @@ use super::{
     context::BrokerContext,
     membership, message_query, offsets,
     pull::{self, PullContext, TagFilter},
-    queue_locks, reports, response, retry, send,
+    queue_locks, reports, response, retry, send, transactions,
 };
 use crate::{
     protocol::{RemotingCommand, code::request, code::response as codes},
@@ -52,6 +52,7 @@ impl BrokerHandler {
                 reply
             }
             request::PULL_MESSAGE => self.pull(req).await,
+            request::END_TRANSACTION => transactions::end(ctx, req).await,
             request::CONSUMER_SEND_MSG_BACK => {
                 let (reply, created) = retry::send_back(ctx, req).await;
                 if created {

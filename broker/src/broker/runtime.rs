@@ -16,7 +16,7 @@ use super::{
     membership,
     registration::{Identity, Registrar},
     router::BrokerHandler,
-    schedule,
+    schedule, transaction_check,
 };
 use crate::{
     config::{BrokerConfig, ConfigEnv},
@@ -130,6 +130,7 @@ impl RunningBroker {
         )));
         if ctx.is_master() {
             serving.push(tokio::spawn(schedule::run(ctx.clone(), stop_rx.clone())));
+            serving.push(tokio::spawn(transaction_check::run(ctx.clone(), stop_rx.clone())));
         }
         serving.push(tokio::spawn(housekeeping(ctx.clone(), stop_rx)));
         tracing::info!(

@@ -35,10 +35,15 @@ pub struct SendSettings {
 /// the last clamp to it), its destination kept in REAL_TOPIC / REAL_QID for the scheduler.
 pub fn schedule(msg: &mut NewMessage, level: i32, levels: usize) {
     let level = usize::try_from(level).unwrap_or(1).clamp(1, levels.max(1));
+    park(msg, topics::SCHEDULE_TOPIC, i32::try_from(level - 1).unwrap_or(0));
+}
+
+/// Moves a message to a system queue, keeping its destination in REAL_TOPIC / REAL_QID.
+pub fn park(msg: &mut NewMessage, topic: &str, queue_id: i32) {
     let props = properties::with(&msg.properties, properties::keys::REAL_TOPIC, &msg.topic);
     msg.properties = properties::with(&props, properties::keys::REAL_QID, &msg.queue_id.to_string());
-    msg.topic = topics::SCHEDULE_TOPIC.to_owned();
-    msg.queue_id = i32::try_from(level - 1).unwrap_or(0);
+    msg.topic = topic.to_owned();
+    msg.queue_id = queue_id;
 }
 
 /// The send header, whichever names it came under.
@@ -202,23 +207,30 @@ pub async fn handle(
             created,
         );
     }
-    if header.sys_flag & record::sys_flag::TRANSACTION_MASK != 0 {
-        return (
-            response::refuse(
-                req,
-                codes::MESSAGE_ILLEGAL,
-                "transactional messages are not supported yet",
-            ),
-            created,
-        );
+    let tx_type = header.sys_flag & record::sys_flag::TRANSACTION_MASK;
+    let half = tx_type == record::sys_flag::TRANSACTION_PREPARED;
+    if tx_type != 0 && !half {
+        let remark = "only prepared (half) transactional messages may be sent; commit with END_TRANSACTION";
+        return (response::refuse(req, codes::MESSAGE_ILLEGAL, remark), created);
+    }
+    if half && header.batch {
+        let remark = "transactional messages cannot be sent in a batch";
+        return (response::refuse(req, codes::MESSAGE_ILLEGAL, remark), created);
     }
     let base = |flag: i32, body: Bytes, props: String| {
         let mut msg = NewMessage::new(header.topic.clone(), header.queue_id, body, props);
-        if let Some(level) = delay_level {
+        if half {
+            // A half message waits, invisible, in the half topic until the producer ends it;
+            // the delay level (if any) applies when it is committed.
+            park(&mut msg, topics::TRANS_HALF_TOPIC, 0);
+            msg.sys_flag = header.sys_flag & !record::sys_flag::TRANSACTION_MASK;
+        } else if let Some(level) = delay_level {
             schedule(&mut msg, level, settings.delay_levels);
         }
         msg.flag = flag;
-        msg.sys_flag = header.sys_flag;
+        if !half {
+            msg.sys_flag = header.sys_flag;
+        }
         msg.born_timestamp = header.born_timestamp;
         msg.born_host = born_host;
         msg.store_host = settings.store_host;

@@ -239,3 +239,150 @@ fn orderly_consumers_hold_queue_locks() {
         node.shutdown().await.unwrap();
     });
 }
+
+/// A transactional producer's connection: it records the back-checks the broker sends it.
+#[derive(Debug)]
+struct Checks(tokio::sync::mpsc::UnboundedSender<RemotingCommand>);
+
+impl apogee_broker::remoting::Handler for Checks {
+    async fn handle(&self, _: std::sync::Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
+        let _ = self.0.send(req);
+        None
+    }
+}
+
+fn half(key: &str) -> RemotingCommand {
+    send(
+        "Tx",
+        key,
+        &[("TRAN_MSG", "true"), ("PGROUP", "TPG")],
+        &[("f", "4")], // TRANSACTION_PREPARED
+    )
+}
+
+fn end(half_offset: &str, commit_log_offset: &str, decision: i32, from_check: bool) -> RemotingCommand {
+    RemotingCommand::request(request::END_TRANSACTION, 0)
+        .with_field("producerGroup", "TPG")
+        .with_field("tranStateTableOffset", half_offset)
+        .with_field("commitLogOffset", commit_log_offset)
+        .with_field("commitOrRollback", decision)
+        .with_field("fromTransactionCheck", from_check)
+        .with_field("msgId", "x")
+}
+
+/// (queueOffset, commit log offset) of a half, as the client takes them from the send reply.
+fn half_position(reply: &RemotingCommand) -> (String, String) {
+    assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
+    let offset_msg_id = reply.field("msgId").unwrap();
+    let physical = i64::from_str_radix(&offset_msg_id[16..], 16).unwrap();
+    (
+        reply.field("queueOffset").unwrap().to_owned(),
+        physical.to_string(),
+    )
+}
+
+#[test]
+fn transactions_commit_roll_back_and_are_checked_back() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
+        let mut options = StandaloneOptions::loopback(dir.path().join("store"));
+        options.broker_properties =
+            "brokerName=tx-broker\ntransactionTimeOut=1000\ntransactionCheckInterval=500\n".into();
+        let node = Standalone::start(options.clone(), &env).await.unwrap();
+        let (checks_tx, mut checks) = tokio::sync::mpsc::unbounded_channel();
+        let producer = apogee_broker::remoting::connect(
+            &node.broker_addr().to_string(),
+            std::sync::Arc::new(Checks(checks_tx)),
+            &apogee_broker::remoting::ConnectionConfig::default(),
+        )
+        .await
+        .unwrap();
+        let hb = serde_json::json!({"clientID": "p@1", "producerDataSet": [{"groupName": "TPG"}]});
+        let hb = RemotingCommand::request(request::HEART_BEAT, 0).with_body(serde_json::to_vec(&hb).unwrap());
+        assert_eq!(call(&producer, hb).await.code, response::SUCCESS);
+
+        // Committed: delivered, marked COMMIT. Rolled back: never delivered.
+        let (q, c) = half_position(&call(&producer, half("t-commit")).await);
+        let (q2, c2) = half_position(&call(&producer, half("t-rollback")).await);
+        let hidden = call(&producer, pull("Tx", 0, Duration::ZERO)).await;
+        assert_eq!(hidden.code, response::PULL_NOT_FOUND, "halves are invisible");
+        assert_eq!(
+            call(&producer, end(&q, &c, 8, false)).await.code,
+            response::SUCCESS
+        );
+        assert_eq!(
+            call(&producer, end(&q2, &c2, 12, false)).await.code,
+            response::SUCCESS
+        );
+        let got = call(&producer, pull("Tx", 0, Duration::from_secs(5))).await;
+        assert_eq!(only_message(&got).3, b"t-commit");
+        let record::Entry::Message(v) = record::decode(&got.body, true).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.sys_flag & (3 << 2), 2 << 2, "stored as a transaction commit");
+        assert_eq!(
+            call(&producer, end(&q, &c, 8, false)).await.code,
+            response::SUCCESS
+        );
+
+        // Unresolved: the producer is asked after the timeout, answers from the check, and the
+        // message is delivered once.
+        let (_, _) = half_position(&call(&producer, half("t-checked")).await);
+        let check = tokio::time::timeout(Duration::from_secs(6), checks.recv())
+            .await
+            .expect("a back-check")
+            .unwrap();
+        assert_eq!(check.code, request::CHECK_TRANSACTION_STATE);
+        let record::Entry::Message(shown) = record::decode(&check.body, false).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (shown.topic, shown.body),
+            ("Tx", &b"t-checked"[..]),
+            "the body shows the real topic"
+        );
+        let (cq, cc) = (
+            check.field("tranStateTableOffset").unwrap(),
+            check.field("commitLogOffset").unwrap(),
+        );
+        assert_eq!(
+            call(&producer, end(cq, cc, 8, true)).await.code,
+            response::SUCCESS
+        );
+        let got = call(&producer, pull("Tx", 1, Duration::from_secs(5))).await;
+        assert_eq!(only_message(&got).3, b"t-checked");
+        assert_eq!(
+            call(&producer, end(cq, cc, 8, true)).await.code,
+            response::SUCCESS
+        );
+        let none = call(&producer, pull("Tx", 2, Duration::from_millis(300))).await;
+        assert_eq!(
+            none.code,
+            response::PULL_NOT_FOUND,
+            "a repeated commit delivers nothing"
+        );
+
+        // After a restart nothing finished is checked again.
+        producer.close();
+        node.shutdown().await.unwrap();
+        let node = Standalone::start(options, &env).await.unwrap();
+        let (checks_tx, mut checks) = tokio::sync::mpsc::unbounded_channel();
+        let producer = apogee_broker::remoting::connect(
+            &node.broker_addr().to_string(),
+            std::sync::Arc::new(Checks(checks_tx)),
+            &apogee_broker::remoting::ConnectionConfig::default(),
+        )
+        .await
+        .unwrap();
+        let hb = serde_json::json!({"clientID": "p@2", "producerDataSet": [{"groupName": "TPG"}]});
+        let hb = RemotingCommand::request(request::HEART_BEAT, 0).with_body(serde_json::to_vec(&hb).unwrap());
+        assert_eq!(call(&producer, hb).await.code, response::SUCCESS);
+        let quiet = tokio::time::timeout(Duration::from_millis(2500), checks.recv()).await;
+        assert!(quiet.is_err(), "no check after the restart: {quiet:?}");
+        let none = call(&producer, pull("Tx", 2, Duration::ZERO)).await;
+        assert_eq!(none.code, response::PULL_NOT_FOUND);
+        node.shutdown().await.unwrap();
+    });
+}
