@@ -55,8 +55,13 @@ impl Drop for Tmpfs {
 fn full_disk_refuses_writes_loses_nothing_and_recovers() {
     let fs = Tmpfs::mount("512k");
     let root = fs.path().join("store");
+    // Retention stays out of this test: on a full disk it would (rightly) delete the oldest
+    // segments forcibly, which is tested in the retention suite; here nothing may go.
     let config = StoreConfig {
         delete_when: vec![],
+        disk_max_used_space_ratio: 1.0,
+        disk_space_clean_forcibly_ratio: 1.0,
+        disk_space_warning_level_ratio: 1.0,
         ..StoreConfig::small(&root)
     };
     let store = MessageStore::open(config.clone()).unwrap();
