@@ -5,6 +5,7 @@
 //! ```text
 //! broker       the Broker around the store: request router, send/pull, groups, admin, registration
 //! config       broker.conf / namesrv.conf in RocketMQ's key names, validated (errors name the key)
+//! metrics      Prometheus text format, the broker's /metrics page, health endpoints
 //! namesrv      NameServer: route table, registration and expiry, KV config (over remoting)
 //! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
 //! remoting     tokio connections and accept loop over protocol (bounded frames and write queues)
@@ -17,6 +18,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod metrics;
 pub mod namesrv;
 pub mod protocol;
 pub mod remoting;

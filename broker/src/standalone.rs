@@ -14,7 +14,7 @@ use crate::{
         error::BrokerError,
         runtime::{Listen, RunningBroker},
     },
-    config::{BrokerConfig, ConfigEnv, NamesrvAddr, NamesrvConfig},
+    config::{BrokerConfig, ConfigEnv, MetricsExporterType, NamesrvAddr, NamesrvConfig},
     namesrv::NameServer,
     remoting::{ConnectionConfig, Server},
 };
@@ -33,6 +33,9 @@ pub struct StandaloneOptions {
     pub broker_properties: String,
     /// Address to bind both servers to.
     pub bind_ip: IpAddr,
+    /// Serve `/metrics` on this port (0 picks one); `None` leaves the broker config's
+    /// `metricsExporterType` as it is.
+    pub metrics_port: Option<u16>,
 }
 
 impl StandaloneOptions {
@@ -44,6 +47,7 @@ impl StandaloneOptions {
             broker_port: 0,
             broker_properties: String::new(),
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            metrics_port: None,
         }
     }
 }
@@ -76,6 +80,10 @@ impl Standalone {
         let (stop_namesrv, stop_rx) = watch::channel(false);
         let namesrv = tokio::spawn(namesrv.run(server, stop_rx));
         broker_config.listen_port = options.broker_port;
+        if let Some(port) = options.metrics_port {
+            broker_config.metrics_exporter_type = MetricsExporterType::Prom;
+            broker_config.metrics_prom_exporter_port = port;
+        }
         broker_config.store_path_root_dir = options.store_root.clone();
         // A wildcard bind is reached over loopback from inside the process.
         let namesrv_host = match namesrv_addr.ip() {

@@ -63,6 +63,12 @@ enum Command {
         /// unless `brokerIP1` is set.
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
         bind: IpAddr,
+        /// Port of the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`).
+        #[arg(long, default_value_t = 5557)]
+        metrics_port: u16,
+        /// Serve no metrics endpoint.
+        #[arg(long)]
+        no_metrics: bool,
     },
 }
 
@@ -121,6 +127,7 @@ async fn run_standalone(options: StandaloneOptions) -> anyhow::Result<()> {
     tracing::info!(
         namesrv = %node.namesrv_addr(),
         broker = %node.broker_addr(),
+        metrics = ?node.broker().metrics_addr(),
         "standalone node ready: point clients at the NameServer; Ctrl-C to stop"
     );
     tokio::signal::ctrl_c().await?;
@@ -174,6 +181,8 @@ fn main() -> anyhow::Result<()> {
             namesrv_port,
             broker_port,
             bind,
+            metrics_port,
+            no_metrics,
         } => {
             let broker_properties = match &config {
                 Some(path) => {
@@ -187,6 +196,7 @@ fn main() -> anyhow::Result<()> {
                 broker_port,
                 broker_properties,
                 bind_ip: bind,
+                metrics_port: (!no_metrics).then_some(metrics_port),
             };
             runtime()?.block_on(run_standalone(options))?;
         }

@@ -2,7 +2,11 @@
 //! registry and the counters. Built once at start ([`crate::broker::runtime`]), then only read
 //! through `&self` (each table does its own locking).
 
-use std::{net::SocketAddr, path::Path};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use tokio::sync::Notify;
 
@@ -47,6 +51,8 @@ pub struct BrokerContext {
     pub started_ms: i64,
     /// Wakes the registration loop for an immediate round (a topic was created or deleted).
     pub register_now: Notify,
+    /// Some NameServer has accepted a registration (readiness).
+    pub registered: AtomicBool,
 }
 
 impl BrokerContext {
@@ -89,12 +95,19 @@ impl BrokerContext {
             broker_addr,
             started_ms: clock::now_millis(),
             register_now: Notify::new(),
+            registered: AtomicBool::new(false),
         })
     }
 
     /// The store root.
     pub fn store_root(&self) -> &Path {
         &self.config.store_path_root_dir
+    }
+
+    /// Ready to serve clients: the store is open (it is, once this exists) and a NameServer
+    /// knows this broker, so clients can find it.
+    pub fn is_ready(&self) -> bool {
+        self.registered.load(Ordering::Acquire) && self.store.writable().is_ok()
     }
 
     /// Whether this broker is a master (brokerId 0).

@@ -241,7 +241,7 @@ fn topic_stats(ctx: &BrokerContext, req: &RemotingCommand) -> Result<RemotingCom
             ":{{\"lastUpdateTimestamp\":{last},\"maxOffset\":{max},\"minOffset\":{min}}}"
         );
     }
-    let tps = ctx.stats.topic(&topic).rate(Duration::from_secs(60));
+    let tps = ctx.stats.topic(&topic).messages.rate(Duration::from_secs(60));
     let _ = write!(out, "}},\"topicPutTps\":{tps:.2}}}");
     Ok(ok_body(req, out.into_bytes()))
 }
@@ -295,7 +295,7 @@ fn consume_stats(ctx: &BrokerContext, req: &RemotingCommand) -> Result<RemotingC
             );
         }
     }
-    let tps = ctx.stats.group(&group).rate(Duration::from_secs(60));
+    let tps = ctx.stats.group(&group).messages.rate(Duration::from_secs(60));
     let _ = write!(out, "}},\"consumeTps\":{tps:.2}}}");
     Ok(ok_body(req, out.into_bytes()))
 }

@@ -39,8 +39,10 @@ impl BrokerHandler {
                     Some((rewritten, created)) => (rewritten, *created),
                     None => (req, false),
                 };
+                let started = std::time::Instant::now();
                 let (reply, created) =
                     send::handle(req, connection.peer(), &ctx.store, &ctx.topics, &ctx.send).await;
+                ctx.stats.put_latency.observe(started.elapsed());
                 if created || dlq_created {
                     ctx.register_now.notify_one();
                 }
@@ -51,7 +53,10 @@ impl BrokerHandler {
                 }
                 reply
             }
-            request::PULL_MESSAGE => self.pull(req).await,
+            request::PULL_MESSAGE => {
+                let _counted = InFlight::enter(&ctx.stats.pulls_in_flight);
+                self.pull(req).await
+            }
             request::END_TRANSACTION => transactions::end(ctx, req).await,
             request::CONSUMER_SEND_MSG_BACK => {
                 let (reply, created) = retry::send_back(ctx, req).await;
@@ -132,6 +137,22 @@ impl BrokerHandler {
                 .record_get(&group, count_records(&reply.body), reply.body.len() as u64);
         }
         reply
+    }
+}
+
+/// Counts a pull while it runs, however it ends (a closed connection drops it mid-hold).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a std::sync::atomic::AtomicI64) -> Self {
+        gauge.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

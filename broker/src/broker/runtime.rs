@@ -19,7 +19,8 @@ use super::{
     schedule, transaction_check,
 };
 use crate::{
-    config::{BrokerConfig, ConfigEnv},
+    config::{BrokerConfig, ConfigEnv, MetricsExporterType},
+    metrics::http::MetricsServer,
     remoting::{ConnectionConfig, Server},
     store::clock,
 };
@@ -59,6 +60,7 @@ pub struct RunningBroker {
     serving: Vec<JoinHandle<()>>,
     registrar: Arc<Registrar>,
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// Where a broker listens and what it advertises.
@@ -94,6 +96,20 @@ impl RunningBroker {
                 }
             }
             None => None,
+        };
+        // Bound before the store opens, so a taken port fails the start with nothing running.
+        let metrics = match config.metrics_exporter_type {
+            MetricsExporterType::Prom => {
+                let addr = SocketAddr::new(listen.bind_ip, config.metrics_prom_exporter_port);
+                Some(MetricsServer::bind(addr).await.map_err(|source| {
+                    BrokerError::Remoting(crate::remoting::RemotingError::Io {
+                        op: "listen for metrics (metricsPromExporterPort) on",
+                        peer: addr.to_string(),
+                        source,
+                    })
+                })?)
+            }
+            MetricsExporterType::Disable => None,
         };
         let addr = SocketAddr::new(listen.advertised_ip, port);
         let ha_port = config.ha_listen_port().unwrap_or(0);
@@ -132,6 +148,14 @@ impl RunningBroker {
             serving.push(tokio::spawn(schedule::run(ctx.clone(), stop_rx.clone())));
             serving.push(tokio::spawn(transaction_check::run(ctx.clone(), stop_rx.clone())));
         }
+        let metrics_addr = match metrics {
+            Some(metrics) => {
+                let bound = metrics.local_addr().ok();
+                serving.push(tokio::spawn(metrics.serve(ctx.clone(), stop_rx.clone())));
+                bound
+            }
+            None => None,
+        };
         serving.push(tokio::spawn(housekeeping(ctx.clone(), stop_rx)));
         tracing::info!(
             %addr,
@@ -147,7 +171,13 @@ impl RunningBroker {
             serving,
             registrar,
             addr,
+            metrics_addr,
         })
+    }
+
+    /// Where `/metrics` is served, when `metricsExporterType=PROM`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The advertised `ip:port` (what the NameServers hand to clients).
@@ -190,7 +220,10 @@ async fn register_loop(
             () = ctx.register_now.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        registrar.register_all().await;
+        let results = registrar.register_all().await;
+        if results.iter().any(|(_, r)| r.is_ok()) {
+            ctx.registered.store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 }
 

@@ -8,10 +8,12 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
+
+use crate::metrics::latency::Latency;
 
 /// Samples older than this are dropped (the longest TPS window the reference reports).
 const KEEP: Duration = Duration::from_secs(600);
@@ -80,6 +82,15 @@ pub fn tps_triplet(counter: &Counter) -> String {
     )
 }
 
+/// Messages and bytes of one topic (in) or one group (out).
+#[derive(Debug, Default)]
+pub struct Flow {
+    /// Messages.
+    pub messages: Counter,
+    /// Message bytes.
+    pub bytes: Counter,
+}
+
 /// The broker's counters.
 #[derive(Debug, Default)]
 pub struct BrokerStats {
@@ -91,8 +102,12 @@ pub struct BrokerStats {
     pub got_messages: Counter,
     /// Message bytes returned by pulls.
     pub got_bytes: Counter,
-    topics: Mutex<HashMap<String, Arc<Counter>>>,
-    groups: Mutex<HashMap<String, Arc<Counter>>>,
+    /// Time to store a send (and flush or replicate it when the mode waits for that).
+    pub put_latency: Latency,
+    /// Pulls being answered or held (long polling) right now.
+    pub pulls_in_flight: AtomicI64,
+    topics: Mutex<HashMap<String, Arc<Flow>>>,
+    groups: Mutex<HashMap<String, Arc<Flow>>>,
     day: Mutex<DayTotals>,
 }
 
@@ -111,7 +126,7 @@ pub struct DayTotals {
     pub get_today_morning: u64,
 }
 
-fn entry(map: &Mutex<HashMap<String, Arc<Counter>>>, key: &str) -> Arc<Counter> {
+fn entry(map: &Mutex<HashMap<String, Arc<Flow>>>, key: &str) -> Arc<Flow> {
     let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(found) = map.get(key) {
         return found.clone();
@@ -124,24 +139,38 @@ impl BrokerStats {
     pub fn record_put(&self, topic: &str, messages: u64, bytes: u64) {
         self.put_messages.add(messages);
         self.put_bytes.add(bytes);
-        entry(&self.topics, topic).add(messages);
+        let flow = entry(&self.topics, topic);
+        flow.messages.add(messages);
+        flow.bytes.add(bytes);
     }
 
     /// Counts `messages` pulled by `group`.
     pub fn record_get(&self, group: &str, messages: u64, bytes: u64) {
         self.got_messages.add(messages);
         self.got_bytes.add(bytes);
-        entry(&self.groups, group).add(messages);
+        let flow = entry(&self.groups, group);
+        flow.messages.add(messages);
+        flow.bytes.add(bytes);
     }
 
-    /// The counter of a topic's stored messages.
-    pub fn topic(&self, topic: &str) -> Arc<Counter> {
+    /// What was stored in a topic.
+    pub fn topic(&self, topic: &str) -> Arc<Flow> {
         entry(&self.topics, topic)
     }
 
-    /// The counter of a group's pulled messages.
-    pub fn group(&self, group: &str) -> Arc<Counter> {
+    /// What a group pulled.
+    pub fn group(&self, group: &str) -> Arc<Flow> {
         entry(&self.groups, group)
+    }
+
+    /// Every topic's flow, sorted by name.
+    pub fn topics(&self) -> Vec<(String, Arc<Flow>)> {
+        sorted(&self.topics)
+    }
+
+    /// Every group's flow, sorted by name.
+    pub fn groups(&self) -> Vec<(String, Arc<Flow>)> {
+        sorted(&self.groups)
     }
 
     /// Day snapshots.
@@ -160,14 +189,9 @@ impl BrokerStats {
             counter.sample(now);
         }
         for map in [&self.topics, &self.groups] {
-            let counters: Vec<Arc<Counter>> = map
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .cloned()
-                .collect();
-            for counter in counters {
-                counter.sample(now);
+            for (_, flow) in sorted(map) {
+                flow.messages.sample(now);
+                flow.bytes.sample(now);
             }
         }
         let today = now_ms.div_euclid(86_400_000);
@@ -184,6 +208,17 @@ impl BrokerStats {
             };
         }
     }
+}
+
+fn sorted(map: &Mutex<HashMap<String, Arc<Flow>>>) -> Vec<(String, Arc<Flow>)> {
+    let mut all: Vec<(String, Arc<Flow>)> = map
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
 }
 
 #[cfg(test)]
@@ -216,6 +251,7 @@ mod tests {
         s.sample(now, 86_400_000 * 4 + 1);
         let d = s.day_totals();
         assert_eq!((d.day, d.put_today_morning, d.put_yesterday_morning), (4, 7, 0));
-        assert_eq!(s.topic("T").total(), 7);
+        assert_eq!(s.topic("T").messages.total(), 7);
+        assert_eq!(s.topic("T").bytes.total(), 70);
     }
 }

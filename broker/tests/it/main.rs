@@ -4,6 +4,7 @@ mod broker;
 mod faults;
 mod harness;
 mod messaging;
+mod metrics;
 mod namesrv;
 mod pull;
 mod recovery;

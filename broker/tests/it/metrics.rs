@@ -1,0 +1,180 @@
+//! The broker's HTTP endpoint over real sockets: `/metrics` reflects what producers and
+//! consumers did (counts, lag per group, latency histogram), `/readyz` turns ready once a
+//! NameServer took the registration, unknown paths are 404, and a client that never finishes
+//! its request does not stop others from scraping.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use apogee_broker::{
+    config::FixedEnv,
+    protocol::{RemotingCommand, code::request, code::response},
+    standalone::{Standalone, StandaloneOptions},
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    broker::{call, client, heartbeat},
+    harness::runtime,
+};
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+/// The value of the sample whose name and labels start with `prefix`.
+fn sample(page: &str, prefix: &str) -> f64 {
+    page.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit_once(' '))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{page}"))
+}
+
+fn send(topic: &str, queue: i32) -> RemotingCommand {
+    let mut req = RemotingCommand::request(request::SEND_MESSAGE, 0);
+    for (k, v) in [
+        ("producerGroup", "PG"),
+        ("topic", topic),
+        ("defaultTopic", "TBW102"),
+        ("defaultTopicQueueNums", "2"),
+        ("queueId", &queue.to_string()),
+        ("sysFlag", "0"),
+        ("bornTimestamp", "1"),
+        ("flag", "0"),
+    ] {
+        req = req.with_field(k, v);
+    }
+    req.with_body(b"0123456789".to_vec())
+}
+
+#[test]
+fn metrics_follow_traffic_and_lag() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
+        let mut options = StandaloneOptions::loopback(dir.path().join("store"));
+        options.broker_properties = "brokerClusterName=MC\nbrokerName=metrics-broker\n".into();
+        options.metrics_port = Some(0);
+        let node = Standalone::start(options, &env).await.unwrap();
+        let metrics = node.broker().metrics_addr().expect("metrics enabled");
+
+        // Ready once registered (the first round runs at start).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while get(metrics, "/readyz").await.0 != 200 {
+            assert!(Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(get(metrics, "/healthz").await.0, 200);
+        assert_eq!(get(metrics, "/nope").await.0, 404);
+
+        // A client that connects and never sends a request holds only its own connection.
+        let _silent = tokio::net::TcpStream::connect(metrics).await.unwrap();
+
+        let (c, _rx) = client(node.broker_addr()).await;
+        assert_eq!(
+            call(&c, heartbeat("m@1", "MG", "Metered")).await.code,
+            response::SUCCESS
+        );
+        for i in 0..5 {
+            assert_eq!(call(&c, send("Metered", i % 2)).await.code, response::SUCCESS);
+        }
+        // The group consumed queue 0 up to 2 of its 3 messages, queue 1 not at all (2 there).
+        let commit = RemotingCommand::request(request::UPDATE_CONSUMER_OFFSET, 0)
+            .with_field("consumerGroup", "MG")
+            .with_field("topic", "Metered")
+            .with_field("queueId", 0)
+            .with_field("commitOffset", 2);
+        assert_eq!(call(&c, commit).await.code, response::SUCCESS);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let page = loop {
+            let (status, page) = get(metrics, "/metrics").await;
+            assert_eq!(status, 200);
+            if page.contains(
+                r#"rocketmq_group_diff{cluster="MC",broker="metrics-broker",group="MG",topic="Metered"} 3"#,
+            ) {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "lag never reached 3:\n{page}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let labels = r#"{cluster="MC",broker="metrics-broker""#;
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"apogee_messages_in_total{labels},topic="Metered"}}"#)
+            ),
+            5.0
+        );
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"apogee_bytes_in_total{labels},topic="Metered"}}"#)
+            ),
+            50.0
+        );
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"apogee_consumer_lag{labels},group="MG",topic="Metered",queue="0"}}"#)
+            ),
+            1.0
+        );
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"apogee_consumer_lag{labels},group="MG",topic="Metered",queue="1"}}"#)
+            ),
+            2.0
+        );
+        assert_eq!(
+            sample(&page, &format!("apogee_put_latency_seconds_count{labels}}}")),
+            5.0
+        );
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"apogee_put_latency_seconds_bucket{labels},le="+Inf"}}"#)
+            ),
+            5.0
+        );
+        assert_eq!(
+            sample(&page, &format!("apogee_client_connections{labels}}}")),
+            1.0
+        );
+        assert!(sample(&page, &format!("process_resident_memory_bytes{labels}}}")) > 1e6);
+        assert!(page.contains("# TYPE apogee_put_latency_seconds histogram"));
+
+        // Everything consumed: lag 0.
+        for (queue, offset) in [(0, 3), (1, 2)] {
+            let commit = RemotingCommand::request(request::UPDATE_CONSUMER_OFFSET, 0)
+                .with_field("consumerGroup", "MG")
+                .with_field("topic", "Metered")
+                .with_field("queueId", queue)
+                .with_field("commitOffset", offset);
+            assert_eq!(call(&c, commit).await.code, response::SUCCESS);
+        }
+        let page = get(metrics, "/metrics").await.1;
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"rocketmq_group_diff{labels},group="MG",topic="Metered"}}"#)
+            ),
+            0.0
+        );
+        node.shutdown().await.unwrap();
+    });
+}
