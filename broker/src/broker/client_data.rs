@@ -59,12 +59,32 @@ pub struct SubscriptionData {
     pub sub_string: String,
     /// Tags of the expression.
     pub tags_set: BTreeSet<String>,
-    /// Their hash codes.
+    /// Their hash codes (Java sends numbers, Go numeric strings).
+    #[serde(deserialize_with = "lenient_codes")]
     pub code_set: BTreeSet<i32>,
     /// Client-side version (timestamp) of the subscription.
     pub sub_version: i64,
     /// `TAG` or `SQL92`.
     pub expression_type: String,
+}
+
+/// Hash codes written as numbers or as numeric strings, as the reference's parser accepts.
+fn lenient_codes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<i32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        Number(i32),
+        Text(String),
+    }
+    Vec::<Code>::deserialize(d)?
+        .into_iter()
+        .map(|c| match c {
+            Code::Number(n) => Ok(n),
+            Code::Text(t) => t.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!("codeSet entry {t:?} is not a 32-bit integer"))
+            }),
+        })
+        .collect()
 }
 
 /// One client connection, as GET_CONSUMER_CONNECTION_LIST and GET_PRODUCER_CONNECTION_LIST
@@ -139,6 +159,20 @@ mod tests {
         );
         assert_eq!(c.subscription_data_set[0].sub_string, "TagA");
         assert!(c.subscription_data_set[0].code_set.contains(&2_598_919));
+    }
+
+    #[test]
+    fn go_heartbeat_with_string_codes_parses() {
+        let text = r#"{"clientID":"go@1","consumerDataSet":[{"groupName":"G","subscriptionDataSet":[{"classFilterMode":false,"topic":"GoT1","subString":"TagA","tagsSet":["TagA"],"codeSet":["2598919"],"subVersion":1796154036709130678,"expressionType":"TAG"}]}]}"#;
+        let hb: HeartbeatData = serde_json::from_str(text).unwrap();
+        let sub = &hb.consumer_data_set[0].subscription_data_set[0];
+        assert!(sub.code_set.contains(&2_598_919));
+        assert_eq!(sub.sub_version, 1_796_154_036_709_130_678);
+        let bad = text.replace(r#"["2598919"]"#, r#"["x"]"#);
+        let err = serde_json::from_str::<HeartbeatData>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r#"codeSet entry "x""#), "{err}");
     }
 
     #[test]

@@ -324,6 +324,12 @@ impl CommitLog {
             .segments
             .last()
             .map_or(0, |l| l.start_offset() + l.size() as u64);
+        self.open_next(start)
+    }
+
+    /// Adds the segment starting at `start` (the one the allocator prepared, if it did) as the
+    /// newest, and asks for the one after it.
+    pub(crate) fn open_next(&self, start: u64) -> Result<Arc<MappedFile>, StoreError> {
         let prepared = {
             let mut state = self
                 .allocator

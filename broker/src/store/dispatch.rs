@@ -126,6 +126,12 @@ impl Dispatcher {
         }
     }
 
+    /// Continues from `offset` (a replica's log now starts there).
+    pub fn reset_to(&self, offset: u64) {
+        self.dispatched.store(offset, Ordering::Release);
+        self.wake();
+    }
+
     /// Asks the thread to run a round now.
     pub fn wake(&self) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);

@@ -86,6 +86,16 @@ pub enum StoreError {
     /// No record at that physical offset.
     #[error("no message at physical offset {0}")]
     NoMessage(u64),
+    /// Replicated data does not continue this log where it ends: the two logs have diverged.
+    #[error("replicated data starts at {got} but this log ends at {expected}: {reason}")]
+    Diverged {
+        /// Where this log ends.
+        expected: u64,
+        /// Where the data claims to start.
+        got: u64,
+        /// Why it cannot be appended.
+        reason: String,
+    },
 }
 
 impl StoreError {

@@ -31,6 +31,7 @@ pub mod query;
 pub mod queue_table;
 pub mod record;
 pub mod recovery;
+pub mod replica;
 pub mod retention;
 pub mod segments;
 

@@ -189,6 +189,15 @@ impl Segments {
         files.push(file);
     }
 
+    /// Takes the only file out of the list (a replica restarting its log elsewhere).
+    pub fn pop_only(&self) -> Option<Arc<MappedFile>> {
+        let mut files = self.write();
+        if files.len() != 1 {
+            return None;
+        }
+        files.pop()
+    }
+
     /// Takes the oldest file out of the list if `pred` holds for it and it is not the newest.
     /// The caller deletes it; readers still holding it keep a valid mapping until they drop it.
     pub fn pop_first_if(&self, pred: impl FnOnce(&MappedFile) -> bool) -> Option<Arc<MappedFile>> {

@@ -1,5 +1,6 @@
 //! End-to-end suites: real processes, real files, real signals.
 
+mod go_client;
 mod mqadmin;
 mod mqadmin_broker;
 mod mqadmin_runner;
