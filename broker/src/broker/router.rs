@@ -53,7 +53,7 @@ impl BrokerHandler {
                 }
                 reply
             }
-            request::PULL_MESSAGE => {
+            request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 let _counted = InFlight::enter(&ctx.stats.pulls_in_flight);
                 self.pull(req).await
             }

@@ -121,6 +121,8 @@ pub mod request {
     pub const ADD_WRITE_PERM_OF_BROKER: i32 = 327;
     /// Topics a group consumes.
     pub const QUERY_TOPICS_BY_CONSUMER: i32 = 343;
+    /// Pull of a lite pull consumer (5.x): a PULL_MESSAGE by another code.
+    pub const LITE_PULL_MESSAGE: i32 = 361;
     /// One topic's config (5.x admin).
     pub const GET_TOPIC_CONFIG: i32 = 351;
     /// Broker heartbeat (namesrv, controller mode).

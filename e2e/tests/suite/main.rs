@@ -1,6 +1,7 @@
 //! End-to-end suites: real processes, real files, real signals.
 
 mod go_client;
+mod java_client;
 mod mqadmin;
 mod mqadmin_broker;
 mod mqadmin_runner;

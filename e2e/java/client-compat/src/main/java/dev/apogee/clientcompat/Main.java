@@ -1,0 +1,47 @@
+package dev.apogee.clientcompat;
+
+/**
+ * The upstream Java client (org.apache.rocketmq:rocketmq-client, unmodified) driven from the
+ * command line for the compatibility suite (e2e/tests/suite/java_client.rs). One subcommand per
+ * run: {@code produce}, {@code consume} (push consumer) or {@code lite-pull}; each prints
+ * machine-readable lines on stdout (see {@link Out}) and logs to stderr.
+ *
+ * <p>Exit status: 0 when the run did what it was asked, 1 when a send failed, 2 for a usage
+ * error, 3 for anything thrown. The JVM is ended explicitly: client threads that outlive
+ * shutdown must not keep a finished run alive.
+ */
+public final class Main {
+    private Main() {}
+
+    public static void main(String[] argv) {
+        int status;
+        try {
+            if (argv.length == 0) {
+                throw new IllegalArgumentException("usage: produce|consume|lite-pull --option value ...");
+            }
+            Args args = new Args(argv, 1);
+            switch (argv[0]) {
+                case "produce":
+                    status = Produce.run(args);
+                    break;
+                case "consume":
+                    status = PushConsume.run(args);
+                    break;
+                case "lite-pull":
+                    status = LitePull.run(args);
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown subcommand " + argv[0]);
+            }
+        } catch (IllegalArgumentException e) {
+            System.err.println("client-compat: " + e.getMessage());
+            status = 2;
+        } catch (Throwable e) {
+            System.err.println("client-compat: " + argv[0] + " failed:");
+            e.printStackTrace();
+            status = 3;
+        }
+        System.out.flush();
+        System.exit(status);
+    }
+}
