@@ -8,6 +8,7 @@
 //! metrics      Prometheus text format, the broker's /metrics page, health endpoints
 //! namesrv      NameServer: route table, registration and expiry, KV config (over remoting)
 //! protocol     sans-IO remoting codec: frames, RemotingCommand, JSON and ROCKETMQ headers, codes
+//! replication  master/slave CommitLog replication (classic HA wire), sync acks, metadata sync
 //! remoting     tokio connections and accept loop over protocol (bounded frames and write queues)
 //! standalone   a NameServer and a Broker in one process (`apogee standalone`, e2e suites)
 //! store        CommitLog, ConsumeQueue, IndexFile, flush, recovery, retention (no networking)
@@ -22,5 +23,6 @@ pub mod metrics;
 pub mod namesrv;
 pub mod protocol;
 pub mod remoting;
+pub mod replication;
 pub mod standalone;
 pub mod store;

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     config::BrokerConfig,
+    replication::Replication,
     store::{MessageStore, StoreError, clock},
 };
 
@@ -53,6 +54,10 @@ pub struct BrokerContext {
     pub register_now: Notify,
     /// Some NameServer has accepted a registration (readiness).
     pub registered: AtomicBool,
+    /// Replication state (slaves of this master, or this slave's master).
+    pub replication: Replication,
+    /// Woken after appends, for the replication senders.
+    pub log_grew: Notify,
 }
 
 impl BrokerContext {
@@ -96,6 +101,8 @@ impl BrokerContext {
             started_ms: clock::now_millis(),
             register_now: Notify::new(),
             registered: AtomicBool::new(false),
+            replication: Replication::default(),
+            log_grew: Notify::new(),
         })
     }
 

@@ -14,8 +14,10 @@ use super::{
     queue_locks, reports, response, retry, send, transactions,
 };
 use crate::{
+    config::BrokerRole,
     protocol::{RemotingCommand, code::request, code::response as codes},
     remoting::{Connection, Handler},
+    replication::acks::Replicated,
 };
 
 /// Serves every connection of a broker.
@@ -34,24 +36,7 @@ impl BrokerHandler {
         let ctx = &*self.ctx;
         match req.code {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
-                let redirected = retry::redirect_exhausted(ctx, req);
-                let (req, dlq_created) = match &redirected {
-                    Some((rewritten, created)) => (rewritten, *created),
-                    None => (req, false),
-                };
-                let started = std::time::Instant::now();
-                let (reply, created) =
-                    send::handle(req, connection.peer(), &ctx.store, &ctx.topics, &ctx.send).await;
-                ctx.stats.put_latency.observe(started.elapsed());
-                if created || dlq_created {
-                    ctx.register_now.notify_one();
-                }
-                if reply.code == codes::SUCCESS || reply.code == codes::FLUSH_DISK_TIMEOUT {
-                    let count = reply.field("msgId").map_or(1, |ids| ids.split(',').count());
-                    let topic = send::SendHeader::parse(req).map(|h| h.topic).unwrap_or_default();
-                    ctx.stats.record_put(&topic, count as u64, req.body.len() as u64);
-                }
-                reply
+                self.send(connection, req).await
             }
             request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 let _counted = InFlight::enter(&ctx.stats.pulls_in_flight);
@@ -97,6 +82,56 @@ impl BrokerHandler {
                     format!("the request code {code} is not supported"),
                 )
             }
+        }
+    }
+
+    async fn send(&self, connection: &Arc<Connection>, req: &RemotingCommand) -> RemotingCommand {
+        let ctx = &*self.ctx;
+        if !ctx.is_master() {
+            let remark = "message store is in slave mode, so putMessage is forbidden";
+            return response::refuse(req, codes::SERVICE_NOT_AVAILABLE, remark);
+        }
+        let redirected = retry::redirect_exhausted(ctx, req);
+        let (req, dlq_created) = match &redirected {
+            Some((rewritten, created)) => (rewritten, *created),
+            None => (req, false),
+        };
+        let started = std::time::Instant::now();
+        let (mut reply, created) =
+            send::handle(req, connection.peer(), &ctx.store, &ctx.topics, &ctx.send).await;
+        if created || dlq_created {
+            ctx.register_now.notify_one();
+        }
+        if reply.code == codes::SUCCESS || reply.code == codes::FLUSH_DISK_TIMEOUT {
+            ctx.log_grew.notify_waiters();
+            if ctx.config.broker_role == BrokerRole::SyncMaster {
+                reply.code = self.replicated(&reply).await.unwrap_or(reply.code);
+            }
+            let count = reply.field("msgId").map_or(1, |ids| ids.split(',').count());
+            let topic = send::SendHeader::parse(req).map(|h| h.topic).unwrap_or_default();
+            ctx.stats.record_put(&topic, count as u64, req.body.len() as u64);
+        }
+        ctx.stats.put_latency.observe(started.elapsed());
+        reply
+    }
+
+    /// For a SYNC_MASTER: waits until enough slaves have the send's last record. `Some(code)`
+    /// replaces the answer's code when they do not (the message is stored on the master
+    /// either way, as in the reference).
+    async fn replicated(&self, reply: &RemotingCommand) -> Option<i32> {
+        let ctx = &*self.ctx;
+        let last = reply.field("msgId")?.rsplit(',').next()?;
+        let last_offset = u64::from_str_radix(last.get(16..)?, 16).ok()?;
+        let needed = usize::try_from(ctx.config.in_sync_replicas.saturating_sub(1).max(1)).unwrap_or(1);
+        match ctx
+            .replication
+            .acks
+            .wait(last_offset, needed, SLAVE_TIMEOUT)
+            .await
+        {
+            Replicated::Yes => None,
+            Replicated::SlaveNotAvailable => Some(codes::SLAVE_NOT_AVAILABLE),
+            Replicated::Timeout => Some(codes::FLUSH_SLAVE_TIMEOUT),
         }
     }
 
@@ -155,6 +190,9 @@ impl Drop for InFlight<'_> {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// How long a SYNC_MASTER send waits for its slaves (the reference's `slaveTimeout`).
+const SLAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Longest hold of a parked pull: below every client's RPC timeout (Java holds 15 s of 30 s).
 const PULL_HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);

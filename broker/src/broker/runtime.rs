@@ -22,6 +22,7 @@ use crate::{
     config::{BrokerConfig, ConfigEnv, MetricsExporterType},
     metrics::http::MetricsServer,
     remoting::{ConnectionConfig, Server},
+    replication::{self, MasterAddrs},
     store::clock,
 };
 
@@ -112,7 +113,29 @@ impl RunningBroker {
             MetricsExporterType::Disable => None,
         };
         let addr = SocketAddr::new(listen.advertised_ip, port);
-        let ha_port = config.ha_listen_port().unwrap_or(0);
+        // A master serves its log to slaves on haListenPort (listenPort + 1 by default).
+        let ha_listener = if config.broker_id == 0 {
+            // With listenPort 0 (tests) an unset haListenPort is any free port too.
+            let ha_port = if config.listen_port == 0 {
+                config.ha_listen_port.unwrap_or(0)
+            } else {
+                config.ha_listen_port().unwrap_or(0)
+            };
+            let ha_addr = SocketAddr::new(listen.bind_ip, ha_port);
+            Some(tokio::net::TcpListener::bind(ha_addr).await.map_err(|source| {
+                BrokerError::Remoting(crate::remoting::RemotingError::Io {
+                    op: "listen for slaves (haListenPort) on",
+                    peer: ha_addr.to_string(),
+                    source,
+                })
+            })?)
+        } else {
+            None
+        };
+        let ha_port = match &ha_listener {
+            Some(l) => l.local_addr().map_or(0, |a| a.port()),
+            None => config.ha_listen_port().unwrap_or(0),
+        };
         let ha_ip = config
             .broker_ip2
             .clone()
@@ -144,9 +167,25 @@ impl RunningBroker {
             period,
             stop_rx.clone(),
         )));
+        if let Some(ha) = ha_listener {
+            serving.push(tokio::spawn(replication::master::serve(
+                ha,
+                ctx.clone(),
+                stop_rx.clone(),
+            )));
+        }
         if ctx.is_master() {
             serving.push(tokio::spawn(schedule::run(ctx.clone(), stop_rx.clone())));
             serving.push(tokio::spawn(transaction_check::run(ctx.clone(), stop_rx.clone())));
+        } else {
+            serving.push(tokio::spawn(replication::slave::run(
+                ctx.clone(),
+                stop_rx.clone(),
+            )));
+            serving.push(tokio::spawn(replication::metadata_sync::run(
+                ctx.clone(),
+                stop_rx.clone(),
+            )));
         }
         let metrics_addr = match metrics {
             Some(metrics) => {
@@ -223,6 +262,19 @@ async fn register_loop(
         let results = registrar.register_all().await;
         if results.iter().any(|(_, r)| r.is_ok()) {
             ctx.registered.store(true, std::sync::atomic::Ordering::Release);
+        }
+        if !ctx.is_master() {
+            // A slave learns its master from the NameServers' answers.
+            if let Some(found) = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .find(|r| r.master_addr.is_some() || r.ha_server_addr.is_some())
+            {
+                ctx.replication.set_master(MasterAddrs {
+                    broker: found.master_addr.clone().filter(|a| !a.is_empty()),
+                    ha: found.ha_server_addr.clone().filter(|a| !a.is_empty()),
+                });
+            }
         }
     }
 }

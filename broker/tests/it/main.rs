@@ -10,6 +10,7 @@ mod pull;
 mod recovery;
 mod registration;
 mod remoting;
+mod replication;
 mod retention;
 mod send;
 mod store_api;
