@@ -35,6 +35,9 @@ enum Command {
         /// A `broker.conf` properties file.
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// Address the listeners bind to (remoting, HA, metrics).
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+        bind: IpAddr,
     },
     /// Opens (and recovers) a store directory, prints what recovery found and per-queue
     /// offsets, then closes it cleanly.
@@ -110,9 +113,9 @@ async fn run_namesrv(config: NamesrvConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_broker(config: BrokerConfig) -> anyhow::Result<()> {
+async fn run_broker(config: BrokerConfig, bind: IpAddr) -> anyhow::Result<()> {
     let listen = Listen {
-        bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        bind_ip: bind,
         advertised_ip: advertised_ip(&config, &ProcessEnv).await?,
     };
     let broker = RunningBroker::start(config, listen).await?;
@@ -156,12 +159,12 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(run_namesrv(config))?;
         }
-        Command::Broker { config } => {
+        Command::Broker { config, bind } => {
             let config = match config {
                 Some(path) => BrokerConfig::load(&path)?,
                 None => BrokerConfig::defaults(&ProcessEnv)?,
             };
-            runtime()?.block_on(run_broker(config))?;
+            runtime()?.block_on(run_broker(config, bind))?;
         }
         Command::Inspect { store } => {
             let config = inspect_config(&store);

@@ -30,6 +30,8 @@ use crate::{
 const OFFSET_PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 /// How often silent clients are looked for.
 const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+/// How soon a slave registers again while the NameServers do not know its master yet.
+const MASTER_SEARCH_RETRY: Duration = Duration::from_secs(1);
 /// How often counters are sampled for rates.
 const STATS_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -254,8 +256,12 @@ async fn register_loop(
 ) {
     let mut tick = tokio::time::interval(period);
     loop {
+        // A slave that has not learnt its master yet (it started first) asks again soon.
+        let searching = !ctx.is_master() && ctx.replication.master().ha.is_none();
+        let retry = tokio::time::sleep(if searching { MASTER_SEARCH_RETRY } else { period });
         tokio::select! {
             _ = tick.tick() => {}
+            () = retry => {}
             () = ctx.register_now.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }

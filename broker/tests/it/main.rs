@@ -2,6 +2,8 @@
 
 mod broker;
 mod faults;
+mod ha_cluster;
+mod ha_faults;
 mod harness;
 mod messaging;
 mod metrics;
