@@ -48,9 +48,10 @@ fn earliest(req: &RemotingCommand, store: &MessageStore, topic: &str, queue_id: 
 }
 
 /// Share of RAM the reference assumes the page cache holds (`accessMessageInMemoryMaxRatio`).
-const IN_MEMORY_RATIO: f64 = 0.4;
+pub const IN_MEMORY_RATIO: f64 = 0.4;
 
-fn total_memory() -> u64 {
+/// Physical memory of the machine (8 GiB if it cannot be read).
+pub fn total_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

@@ -135,6 +135,21 @@ impl BrokerHandler {
         }
     }
 
+    /// With `slaveReadEnable`, a master steers a consumer to the group's slow-consumer broker
+    /// (a slave) when what it reads is so far behind the log's end that it is probably no
+    /// longer in the page cache, as the reference does; the slave has the same data.
+    fn slow_consumer_goes_to(&self, group: &str, body: &[u8]) -> Option<i64> {
+        let ctx = &*self.ctx;
+        if !ctx.config.slave_read_enable || !ctx.is_master() {
+            return None;
+        }
+        let read_at = i64::from_be_bytes(body.get(28..36)?.try_into().ok()?);
+        let behind = ctx.store.max_physical_offset().saturating_sub(u64::try_from(read_at).ok()?);
+        let cold = behind as f64 > offsets::total_memory() as f64 * offsets::IN_MEMORY_RATIO;
+        let config = ctx.groups.get(group)?;
+        cold.then_some(config.which_broker_when_consume_slowly)
+    }
+
     async fn pull(&self, req: &RemotingCommand) -> RemotingCommand {
         let ctx = &*self.ctx;
         let Some(group) = req.field("consumerGroup").map(str::to_owned) else {
@@ -166,10 +181,13 @@ impl BrokerHandler {
                 .subscription(group, topic)
                 .map(|s| TagFilter::parse(&s.sub_string))
         };
-        let reply = pull::handle(req, pull_ctx, subscription).await;
+        let mut reply = pull::handle(req, pull_ctx, subscription).await;
         if reply.code == codes::SUCCESS {
             ctx.stats
                 .record_get(&group, count_records(&reply.body), reply.body.len() as u64);
+            if let Some(slave) = self.slow_consumer_goes_to(&group, &reply.body) {
+                reply = reply.with_field("suggestWhichBrokerId", slave);
+            }
         }
         reply
     }
