@@ -145,6 +145,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        // Colours only for a person at a terminal; files and container logs get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("APOGEE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

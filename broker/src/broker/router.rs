@@ -144,7 +144,10 @@ impl BrokerHandler {
             return None;
         }
         let read_at = i64::from_be_bytes(body.get(28..36)?.try_into().ok()?);
-        let behind = ctx.store.max_physical_offset().saturating_sub(u64::try_from(read_at).ok()?);
+        let behind = ctx
+            .store
+            .max_physical_offset()
+            .saturating_sub(u64::try_from(read_at).ok()?);
         let cold = behind as f64 > offsets::total_memory() as f64 * offsets::IN_MEMORY_RATIO;
         let config = ctx.groups.get(group)?;
         cold.then_some(config.which_broker_when_consume_slowly)

@@ -55,6 +55,7 @@ pub struct BrokerProcess {
     pub addr: SocketAddr,
     /// Its store root.
     pub store: PathBuf,
+    log: PathBuf,
 }
 
 /// How to start a broker child.
@@ -104,6 +105,13 @@ impl BrokerProcess {
             }
             None => Command::new(bin),
         };
+        // Each child logs to a file the test prints when it fails.
+        let log = spec.dir.join(format!("broker-{}.log", spec.id));
+        let sink = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = command
             .args([
                 "broker",
@@ -112,17 +120,23 @@ impl BrokerProcess {
                 "-c",
             ])
             .arg(&conf)
-            .env("APOGEE_LOG", "warn")
+            .env("APOGEE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(sink)
             .spawn()
             .expect("spawn apogee broker");
         Self {
             child,
             addr: SocketAddr::new(spec.ip, port),
             store,
+            log,
         }
+    }
+
+    /// What the child logged so far (every start of this broker id in this test).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL: no flush, no unregistration.

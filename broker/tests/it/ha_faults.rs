@@ -72,8 +72,9 @@ async fn produce_until_dead(master: std::net::SocketAddr, run: usize, limit: Dur
     std::mem::take(&mut *acked.lock().unwrap())
 }
 
-/// Waits until a sync send succeeds (the slave is connected and acking).
-async fn until_replicating(master: std::net::SocketAddr) {
+/// Waits until a sync send succeeds (the slave is connected and acking); on failure shows
+/// what the brokers logged.
+async fn until_replicating(master: std::net::SocketAddr, brokers: &[&BrokerProcess]) {
     let conn = connect_when_up(master).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -85,11 +86,14 @@ async fn until_replicating(master: std::net::SocketAddr) {
             conn.close();
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "slave never acknowledged: last code {}",
-            reply.code
-        );
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = brokers.iter().map(|b| b.logs()).collect();
+            panic!(
+                "slave never acknowledged: last code {}\n{}",
+                reply.code,
+                logs.join("\n----\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -151,7 +155,7 @@ fn kill_runs(role: &str) -> Vec<(usize, usize)> {
             let mut master = BrokerProcess::start(&spec(0, role));
             let mut slave = BrokerProcess::start(&spec(1, "SLAVE"));
             if role == "SYNC_MASTER" {
-                until_replicating(master.addr).await;
+                until_replicating(master.addr, &[&master, &slave]).await;
             } else {
                 until_slave_serves(master.addr, slave.addr, run).await;
             }
@@ -327,7 +331,7 @@ fn partitioned_slave_fails_sync_sends_then_catches_up_and_survives_a_wipe() {
         let _master = BrokerProcess::start(&spec(0, "SYNC_MASTER", host, None));
         let master_addr = std::net::SocketAddr::new(LOOPBACK, _master.addr.port());
         let mut slave = BrokerProcess::start(&spec(1, "SLAVE", inside, Some(net.name.as_str())));
-        until_replicating(master_addr).await;
+        until_replicating(master_addr, &[&_master, &slave]).await;
         let conn = connect_when_up(master_addr).await;
 
         // Cut the link: sends are stored on the master but not acknowledged as replicated.
@@ -356,7 +360,7 @@ fn partitioned_slave_fails_sync_sends_then_catches_up_and_survives_a_wipe() {
 
         // Heal: acks resume, and the slave has what was written meanwhile.
         net.link(true);
-        until_replicating(master_addr).await;
+        until_replicating(master_addr, &[&_master, &slave]).await;
         let reply = conn
             .request(send(TOPIC, "healed"), Duration::from_secs(10))
             .await
@@ -367,7 +371,7 @@ fn partitioned_slave_fails_sync_sends_then_catches_up_and_survives_a_wipe() {
         slave.stop();
         std::fs::remove_dir_all(&slave.store).unwrap();
         let mut slave = BrokerProcess::start(&spec(1, "SLAVE", inside, Some(net.name.as_str())));
-        until_replicating(master_addr).await;
+        until_replicating(master_addr, &[&_master, &slave]).await;
         let reply = conn
             .request(send(TOPIC, "after-wipe"), Duration::from_secs(10))
             .await

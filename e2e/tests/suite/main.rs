@@ -6,4 +6,5 @@ mod mqadmin;
 mod mqadmin_broker;
 mod mqadmin_runner;
 mod reference_store;
+mod rust_client;
 mod store_crash;

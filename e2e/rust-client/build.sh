@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds rust-client-compat (this directory: the upstream Rust RocketMQ client, rocketmq-client-rust
+# at the version pinned in Cargo.toml and Cargo.lock, unmodified, driven from the command line)
+# and prints, as its only stdout line, the path of the binary:
+#
+#   "$(e2e/rust-client/build.sh)" produce --namesrv 127.0.0.1:9876 --topic T --count 10 --mode sync
+#
+# This is a standalone Cargo project (its own empty [workspace]), never a member of Apogee's
+# workspace: the client's ~350 crates stay out of every workspace build. crates.io is the only
+# network access, on the first build.
+#
+# Everything it writes lives outside the work tree, in ${APOGEE_CACHE:-$HOME/.cache/apogee}:
+#   rust-client-compat/target/   Cargo's target directory; skipped when the binary is newer
+#                                than the sources, the manifest, the lock file and this script
+#
+# It builds the dev profile with debug info off: the cheapest cold build (about 8 minutes on two
+# busy cores; Cargo.toml has the measurements), and an unoptimised client is fast enough here.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${APOGEE_CACHE:-$HOME/.cache/apogee}
+out=$cache/rust-client-compat
+export CARGO_TARGET_DIR=$out/target
+bin=$CARGO_TARGET_DIR/debug/rust-client-compat
+
+for tool in cargo cc; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "rust-client/build.sh: '$tool' is not on PATH. The Rust client compatibility tests need" \
+      "the project's Rust toolchain (rust-toolchain.toml) and a C compiler (aws-lc-sys, zstd-sys)," \
+      "e.g. apt-get install build-essential" >&2
+    exit 127
+  fi
+done
+
+mkdir -p "$out"
+# Test binaries may run this concurrently; the second waits and then finds the binary fresh.
+exec 9>"$out/.lock"
+flock 9
+
+fresh() {
+  [ -x "$bin" ] &&
+    [ -z "$(find "$here/Cargo.toml" "$here/Cargo.lock" "$here/build.sh" "$here/src" \
+      -newer "$bin" -print -quit)" ]
+}
+
+if ! fresh; then
+  # From this directory, so rustup picks the toolchain pinned in the repository's
+  # rust-toolchain.toml whatever the caller's working directory. --locked: the versions in
+  # Cargo.lock, or an error (never a silent re-resolve).
+  cd "$here"
+  cargo build --locked --manifest-path "$here/Cargo.toml" --bin rust-client-compat >&2
+  [ -x "$bin" ] || {
+    echo "rust-client/build.sh: cargo did not produce $bin" >&2
+    exit 1
+  }
+  # Cargo leaves an unchanged binary's mtime alone; the check above compares against it.
+  touch "$bin"
+fi
+
+echo "$bin"

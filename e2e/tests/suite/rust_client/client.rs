@@ -1,0 +1,536 @@
+//! Builds and runs rust-client-compat (`e2e/rust-client`: the upstream Rust RocketMQ client driven
+//! from the command line) and reads the lines it prints: `WORD key=value ...`, one event each.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::{BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, OnceLock, mpsc},
+    thread::{self, JoinHandle},
+    time::{Duration, Instant},
+};
+
+/// A cold build compiles about 350 crates (9.5 min measured on a busy 2-core machine); a fresh
+/// binary is found in well under a second.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
+/// Longest a producer run may take: route lookup, topic creation, sends, shutdown.
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a consumer may take to shut down once asked: listeners finish, offsets are sent.
+const STOP_TIMEOUT: Duration = Duration::from_secs(45);
+/// A consumer's own bound (`--timeout-ms`), should the harness never ask it to stop.
+const CONSUMER_SELF_TIMEOUT_MS: &str = "300000";
+/// Most of a run's stderr a failure message shows (its tail).
+const STDERR_SHOWN: usize = 12_000;
+
+/// The binary, built on first use by `e2e/rust-client/build.sh`. A build that fails (no cargo,
+/// no C compiler, crates.io unreachable) fails every test that needs it, with the build's output:
+/// compatibility that is not checked is not known, so nothing here is ever skipped.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BINARY.get_or_init(build) {
+        Ok(path) => path,
+        Err(problem) => panic!("{problem}"),
+    }
+}
+
+fn build() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rust-client/build.sh");
+    let started = Instant::now();
+    eprintln!("rust_client: {} (a cold build takes minutes)", script.display());
+    let mut child = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run bash {}: {e}", script.display()))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("wait for build.sh: {e}"))? {
+            break status;
+        }
+        if started.elapsed() > BUILD_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{} did not finish within {BUILD_TIMEOUT:?}",
+                script.display()
+            ));
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let tail = &stderr[stderr.len().saturating_sub(STDERR_SHOWN)..];
+    if !status.success() {
+        return Err(format!(
+            "{} failed ({status}); the Rust client tests need cargo, a C compiler and crates.io \
+             on the first build\n{tail}",
+            script.display()
+        ));
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [path] = lines[..] else {
+        return Err(format!("build.sh printed {lines:?}, not one path\n{tail}"));
+    };
+    let path = PathBuf::from(path);
+    if !path.is_file() {
+        return Err(format!("build.sh printed {}, which is no file", path.display()));
+    }
+    eprintln!(
+        "rust_client: {} ready after {:.1?}",
+        path.display(),
+        started.elapsed()
+    );
+    Ok(path)
+}
+
+/// One line the program printed.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub word: String,
+    fields: BTreeMap<String, String>,
+    text: String,
+}
+
+impl Line {
+    fn parse(text: &str) -> Self {
+        let (head, error) = match text.split_once(" error=") {
+            Some((head, error)) => (head, Some(error)),
+            None => (text, None),
+        };
+        let mut tokens = head.split(' ');
+        let word = tokens.next().unwrap_or_default().to_owned();
+        let mut fields: BTreeMap<String, String> = tokens
+            .filter_map(|t| t.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        if let Some(error) = error {
+            fields.insert("error".to_owned(), error.to_owned());
+        }
+        Self {
+            word,
+            fields,
+            text: text.to_owned(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.fields
+            .get(key)
+            .unwrap_or_else(|| panic!("line {:?} has no {key}=", self.text))
+    }
+
+    pub fn int(&self, key: &str) -> i64 {
+        let value = self.get(key);
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={value} in {:?} is not a number", self.text))
+    }
+}
+
+/// A running rust-client-compat. Dropping it kills the process, so a failed test leaves none.
+pub struct Run {
+    what: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines_rx: mpsc::Receiver<String>,
+    lines: Vec<Line>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+    exit: Option<ExitStatus>,
+    _home: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").field("what", &self.what).finish()
+    }
+}
+
+impl Run {
+    pub fn spawn(subcommand: &str, args: &[String], env: &[(&str, &str)]) -> Self {
+        let what = format!("{subcommand} {}", args.join(" "));
+        // HOME points at a scratch directory: nothing the client keeps lands in the real one.
+        let home = tempfile::tempdir().expect("scratch HOME");
+        let mut child = Command::new(binary())
+            .arg(subcommand)
+            .args(args)
+            .env("HOME", home.path())
+            // The caller's RocketMQ settings must not leak in.
+            .env_remove("NAMESRV_ADDR")
+            .env_remove("org.apache.rocketmq.client.sendSmartMsg")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+        let (tx, lines_rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout_reader = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let mut from = child.stderr.take().expect("piped stderr");
+        let stderr_reader = thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self {
+            what,
+            stdin: child.stdin.take(),
+            child,
+            lines_rx,
+            lines: Vec::new(),
+            stderr,
+            readers: vec![stdout_reader, stderr_reader],
+            exit: None,
+            _home: home,
+        }
+    }
+
+    /// Takes in what the program printed within `wait`. Returns false once it has exited and
+    /// everything it printed has been read.
+    pub fn poll(&mut self, wait: Duration) -> bool {
+        let mut next = self.lines_rx.recv_timeout(wait);
+        loop {
+            match next {
+                Ok(text) => self.lines.push(Line::parse(&text)),
+                Err(mpsc::RecvTimeoutError::Timeout) => return true,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    if self.exit.is_none() {
+                        self.exit = Some(self.child.wait().expect("wait for rust-client-compat"));
+                    }
+                    return false;
+                }
+            }
+            next = self.lines_rx.recv_timeout(Duration::ZERO);
+        }
+    }
+
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// Closes stdin (a consumer run with `--stop-on-stdin` then shuts down cleanly) and waits up
+    /// to `timeout` for the program to exit and its output to be read.
+    pub fn finish(&mut self, timeout: Duration) -> ExitStatus {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + timeout;
+        while self.poll(Duration::from_millis(50)) {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit within {timeout:?}\n{}",
+                    self.what,
+                    self.transcript()
+                );
+            }
+        }
+        for reader in self.readers.drain(..) {
+            reader.join().expect("output reader");
+        }
+        self.exit.expect("exit status recorded")
+    }
+
+    /// Everything the run printed so far, for failure messages.
+    pub fn transcript(&self) -> String {
+        let stderr = self.stderr.lock().unwrap();
+        let mut start = stderr.len().saturating_sub(STDERR_SHOWN);
+        while !stderr.is_char_boundary(start) {
+            start += 1;
+        }
+        let stdout: Vec<&str> = self.lines.iter().map(|l| l.text.as_str()).collect();
+        format!(
+            "--- {} ({:?}) stdout ---\n{}\n--- stderr (tail) ---\n{}",
+            self.what,
+            self.exit,
+            stdout.join("\n"),
+            &stderr[start..]
+        )
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.exit.is_none() && self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Producing.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `send`, one request per message: SEND_MESSAGE (code 10).
+    Sync,
+    /// `send` with `org.apache.rocketmq.client.sendSmartMsg=true`: SEND_MESSAGE_V2 (code 310).
+    SyncV2,
+    /// `send` with a callback.
+    Async,
+    /// `send_oneway`: no response, nothing reported back.
+    Oneway,
+    /// `send_batch`, eight messages a request: SEND_BATCH_MESSAGE (code 320).
+    Batch,
+}
+
+impl Mode {
+    fn arg(self) -> &'static str {
+        match self {
+            Mode::Sync | Mode::SyncV2 => "sync",
+            Mode::Async => "async",
+            Mode::Oneway => "oneway",
+            Mode::Batch => "batch",
+        }
+    }
+}
+
+/// One message as the producer reported it; a oneway send reports only the key.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub key: String,
+    pub tag: String,
+    pub result: Option<SendResult>,
+}
+
+/// What a SendResult said about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    pub msg_id: String,
+    pub offset_msg_id: String,
+    pub queue: String,
+    pub queue_offset: i64,
+}
+
+/// Sends `count` messages with keys `<prefix>-<i>` and tags `tags[i % tags.len()]`, and checks
+/// the run reported every one of them sent (SEND_OK, or written for oneway) and nothing else.
+pub fn produce(
+    namesrv: &str,
+    topic: &str,
+    mode: Mode,
+    prefix: &str,
+    count: usize,
+    tags: &[&str],
+) -> Vec<Sent> {
+    let args = [
+        ("--namesrv", namesrv.to_owned()),
+        ("--topic", topic.to_owned()),
+        ("--mode", mode.arg().to_owned()),
+        ("--count", count.to_string()),
+        ("--key-prefix", prefix.to_owned()),
+        ("--tags", tags.join(",")),
+        ("--batch-size", "8".to_owned()),
+    ];
+    let args: Vec<String> = args.into_iter().flat_map(|(k, v)| [k.to_owned(), v]).collect();
+    let env: &[(&str, &str)] = match mode {
+        Mode::SyncV2 => &[("org.apache.rocketmq.client.sendSmartMsg", "true")],
+        _ => &[],
+    };
+    let mut run = Run::spawn("produce", &args, env);
+    let status = run.finish(PRODUCE_TIMEOUT);
+    assert!(status.success(), "producer failed\n{}", run.transcript());
+    let summary = run.lines().iter().find(|l| l.word == "SUMMARY");
+    let summary = summary.unwrap_or_else(|| panic!("no SUMMARY\n{}", run.transcript()));
+    assert_eq!(
+        (summary.int("sent"), summary.int("failed")),
+        (count as i64, 0),
+        "{}",
+        run.transcript()
+    );
+    let expected: BTreeMap<String, String> = (0..count)
+        .map(|i| (format!("{prefix}-{i}"), tags[i % tags.len()].to_owned()))
+        .collect();
+    let mut sent = Vec::new();
+    for line in run.lines().iter().filter(|l| l.word == "SENT") {
+        let status = line.get("status");
+        let result = if mode == Mode::Oneway {
+            assert_eq!(status, "ONEWAY", "{}", run.transcript());
+            None
+        } else {
+            assert_eq!(status, "SEND_OK", "{}", run.transcript());
+            Some(SendResult {
+                msg_id: line.get("msgId").to_owned(),
+                offset_msg_id: line.get("offsetMsgId").to_owned(),
+                queue: line.get("queue").to_owned(),
+                queue_offset: line.int("queueOffset"),
+            })
+        };
+        let key = line.get("key").to_owned();
+        let tag = expected.get(&key).cloned().unwrap_or_default();
+        sent.push(Sent { key, tag, result });
+    }
+    // Callbacks report in any order; the key says which message each line is.
+    let reported: BTreeSet<&str> = sent.iter().map(|s| s.key.as_str()).collect();
+    assert!(
+        sent.len() == count && reported.iter().copied().eq(expected.keys().map(String::as_str)),
+        "the producer reported keys {reported:?}, not {count} distinct keys {prefix}-0..\n{}",
+        run.transcript()
+    );
+    sent
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consuming.
+
+/// One delivery as the consumer reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub key: String,
+    pub tag: String,
+    pub body: String,
+    pub queue: String,
+    pub queue_offset: i64,
+    pub msg_id: String,
+    pub offset_msg_id: String,
+    pub reconsume: i64,
+}
+
+/// A push consumer (clustering) that runs until [`Consumer::stop`].
+#[derive(Debug)]
+pub struct Consumer {
+    pub group: String,
+    topic: String,
+    run: Run,
+}
+
+impl Consumer {
+    pub fn start(namesrv: &str, group: &str, topic: &str, expr: &str) -> Self {
+        let args = [
+            ("--namesrv", namesrv),
+            ("--group", group),
+            ("--topic", topic),
+            ("--expr", expr),
+            ("--from", "first"),
+            ("--count", "0"),
+            ("--timeout-ms", CONSUMER_SELF_TIMEOUT_MS),
+        ];
+        let mut args: Vec<String> = args
+            .into_iter()
+            .flat_map(|(k, v)| [k.to_owned(), v.to_owned()])
+            .collect();
+        args.push("--stop-on-stdin".to_owned());
+        Self {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            run: Run::spawn("consume", &args, &[]),
+        }
+    }
+
+    /// Every delivery so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        let lines = self.run.lines().iter().filter(|l| l.word == "RECV");
+        lines
+            .map(|l| Received {
+                key: l.get("key").to_owned(),
+                tag: l.get("tag").to_owned(),
+                body: l.get("body").to_owned(),
+                queue: l.get("queue").to_owned(),
+                queue_offset: l.int("queueOffset"),
+                msg_id: l.get("msgId").to_owned(),
+                offset_msg_id: l.get("offsetMsgId").to_owned(),
+                reconsume: l.int("reconsume"),
+            })
+            .collect()
+    }
+
+    pub fn received_keys(&self) -> BTreeSet<String> {
+        self.received().into_iter().map(|r| r.key).collect()
+    }
+
+    /// The queues of the subscribed topic the last rebalance gave this member, once it
+    /// reported any.
+    pub fn assigned(&self) -> Option<BTreeSet<String>> {
+        let line = self
+            .run
+            .lines()
+            .iter()
+            .rev()
+            .find(|l| l.word == "ASSIGNED" && l.get("topic") == self.topic)?;
+        Some(match line.get("queues") {
+            "none" => BTreeSet::new(),
+            queues => queues.split(',').map(str::to_owned).collect(),
+        })
+    }
+
+    /// Asks the consumer to stop, waits for its clean shutdown (which commits its offsets) and
+    /// returns every delivery it reported.
+    pub fn stop(&mut self) -> Vec<Received> {
+        let status = self.run.finish(STOP_TIMEOUT);
+        let done = self.run.lines().iter().find(|l| l.word == "DONE");
+        assert!(
+            status.success() && done.is_some_and(|d| d.get("reason") == "stdin"),
+            "consumer {} did not stop cleanly\n{}",
+            self.group,
+            self.run.transcript()
+        );
+        self.received()
+    }
+
+    pub fn transcript(&self) -> String {
+        self.run.transcript()
+    }
+}
+
+/// Reads the consumers' output until `done` holds, for at most `timeout`. A consumer that exits
+/// on its own, or the timeout, fails the test with every consumer's transcript.
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    consumers: &mut [&mut Consumer],
+    done: impl Fn(&[&mut Consumer]) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        for c in consumers.iter_mut() {
+            if !c.run.poll(Duration::from_millis(25)) {
+                panic!(
+                    "consumer {} exited while waiting for {what}\n{}",
+                    c.group,
+                    c.transcript()
+                );
+            }
+        }
+        if done(consumers) {
+            eprintln!("rust_client: {what} after {:.1?}", started.elapsed());
+            return;
+        }
+        if started.elapsed() > timeout {
+            let transcripts: Vec<String> = consumers.iter().map(|c| c.transcript()).collect();
+            panic!("no {what} within {timeout:?}\n{}", transcripts.join("\n"));
+        }
+    }
+}
+
+/// Keeps reading for `period`, so deliveries that should not happen have the time to show up.
+pub fn settle(period: Duration, consumers: &mut [&mut Consumer]) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        for c in consumers.iter_mut() {
+            c.run.poll(Duration::from_millis(25));
+        }
+    }
+}
