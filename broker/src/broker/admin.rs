@@ -189,12 +189,8 @@ fn update_group(ctx: &BrokerContext, req: &RemotingCommand) -> Result<RemotingCo
             what: "SubscriptionGroupConfig",
             reason: e.to_string(),
         })?;
-    if config.group_name.is_empty() || config.group_name.len() > 120 {
-        return Ok(response::refuse(
-            req,
-            codes::INVALID_PARAMETER,
-            "the group name must have 1 to 120 characters",
-        ));
+    if let Err(why) = super::subscription_groups::validate_group_name(&config.group_name) {
+        return Ok(response::refuse(req, codes::INVALID_PARAMETER, why));
     }
     if config.retry_queue_nums < 0 || config.retry_max_times < -1 {
         return Ok(response::refuse(

@@ -9,6 +9,7 @@ use super::{
     context::BrokerContext,
     response,
     retry::{RETRY_PREFIX, ensure_topic},
+    subscription_groups::validate_group_name,
 };
 use crate::{
     protocol::{ProtocolError, RemotingCommand, code::request, code::response as codes},
@@ -53,6 +54,10 @@ fn heartbeat(
     // SUBSCRIPTION_GROUP_NOT_EXIST.
     let mut known = Vec::with_capacity(data.consumer_data_set.len());
     for consumer in std::mem::take(&mut data.consumer_data_set) {
+        if let Err(why) = validate_group_name(&consumer.group_name) {
+            tracing::info!(client = %connection.peer(), %why, "heartbeat for an invalid group ignored");
+            continue;
+        }
         let config = match ctx.groups.find_or_create(&consumer.group_name) {
             Ok(Some(config)) => config,
             Ok(None) => continue,

@@ -11,7 +11,9 @@ use super::{
     context::BrokerContext,
     membership, message_query, offsets,
     pull::{self, PullContext, TagFilter},
-    queue_locks, reports, response, retry, send, transactions,
+    queue_locks, reports, response, retry, send,
+    subscription_groups::validate_group_name,
+    transactions,
 };
 use crate::{
     config::BrokerRole,
@@ -161,6 +163,9 @@ impl BrokerHandler {
                 &crate::protocol::ProtocolError::MissingField("consumerGroup"),
             );
         };
+        if let Err(why) = validate_group_name(&group) {
+            return response::refuse(req, codes::INVALID_PARAMETER, why);
+        }
         match ctx.groups.find_or_create(&group) {
             Ok(Some(config)) if !config.consume_enable => {
                 let remark = format!("subscription group no permission, {group}");

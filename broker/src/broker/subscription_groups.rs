@@ -15,6 +15,29 @@ use crate::{
     store::{StoreError, clock, config_file},
 };
 
+/// Why a consumer group name is refused: the characters topic names allow, at most 120 of
+/// them (so that `%RETRY%<group>` is a valid topic).
+pub fn validate_group_name(group: &str) -> Result<(), String> {
+    if group.is_empty() {
+        return Err("the consumer group name is empty".into());
+    }
+    if group.len() > 120 {
+        return Err(format!(
+            "the consumer group name is {} characters long; the limit is 120",
+            group.len()
+        ));
+    }
+    match group
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
+    {
+        Some(bad) => Err(format!(
+            "the consumer group name contains {bad:?}; allowed are letters, digits, %, |, _ and -"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// One group's settings. Field names and defaults are the reference's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -211,5 +234,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!((sent.retry_max_times, sent.consume_enable), (3, true));
+    }
+
+    #[test]
+    fn group_names_are_validated() {
+        assert!(validate_group_name("CID_orders-1").is_ok());
+        assert!(validate_group_name("").is_err());
+        assert!(validate_group_name(&"g".repeat(121)).unwrap_err().contains("120"));
+        assert!(validate_group_name("a b").unwrap_err().contains("' '"));
     }
 }

@@ -239,7 +239,13 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if let Err(err) = write.write_all(&buf).await {
+        // A peer that stops reading blocks this write; closing the connection (the senders'
+        // write timeout does) must still end it, so the socket is released.
+        let written = tokio::select! {
+            written = write.write_all(&buf) => written,
+            _ = closed.wait_for(|c| *c) => break,
+        };
+        if let Err(err) = written {
             tracing::debug!(peer = %connection.peer, %err, "write failed");
             break;
         }
@@ -274,12 +280,14 @@ async fn read_loop<H: Handler>(
                         let oneway = command.is_oneway();
                         let opaque = command.opaque;
                         let response = handler.handle(connection.clone(), command).await;
-                        drop(permit);
                         if let (false, Some(mut response)) = (oneway, response) {
                             response.opaque = opaque;
                             response.flag |= FLAG_RESPONSE;
                             let _ = connection.send(response).await;
                         }
+                        // Held until the answer is queued, so a peer that does not read its
+                        // answers stops being read from too (bounded memory per connection).
+                        drop(permit);
                     });
                 }
                 Ok(None) => break,

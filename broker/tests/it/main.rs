@@ -1,5 +1,6 @@
 //! Broker integration tests: real files in temp directories, real threads, real processes.
 
+mod bad_clients;
 mod broker;
 mod faults;
 mod ha_cluster;
