@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use anyhow::Context;
 use apogee_broker::{
     broker::{Listen, RunningBroker, runtime::advertised_ip},
-    config::{BrokerConfig, NamesrvConfig, ProcessEnv},
+    config::{BrokerConfig, BrokerRole, NamesrvConfig, ProcessEnv},
     namesrv::NameServer,
     remoting::{ConnectionConfig, Server},
     standalone::{Standalone, StandaloneOptions},
@@ -35,6 +35,10 @@ enum Command {
         /// A `broker.conf` properties file.
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// This pod's ordinal in its StatefulSet (the operator passes the `pod-index` label):
+        /// it becomes `brokerId`, and any ordinal above 0 runs as `SLAVE`.
+        #[arg(long)]
+        ordinal: Option<String>,
         /// Address the listeners bind to (remoting, HA, metrics).
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
         bind: IpAddr,
@@ -101,31 +105,68 @@ fn inspect_config(root: &std::path::Path) -> StoreConfig {
 }
 
 async fn run_namesrv(config: NamesrvConfig) -> anyhow::Result<()> {
+    let stopped = stop_signal()?;
     let addr = format!("0.0.0.0:{}", config.listen_port);
     let server = Server::bind(&addr, ConnectionConfig::default()).await?;
     tracing::info!(addr = %server.local_addr(), "name server listening");
     let namesrv = NameServer::new(config)?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(namesrv.run(server, stop_rx));
-    tokio::signal::ctrl_c().await?;
+    stopped.await;
     stop.send_replace(true);
     serving.await?;
     Ok(())
 }
 
+/// A StatefulSet pod's identity: its ordinal is its `brokerId`; ordinal 0 keeps the file's
+/// master role, every other ordinal is a slave. The result is validated like a file would be.
+fn with_ordinal(mut config: BrokerConfig, ordinal: &str) -> anyhow::Result<BrokerConfig> {
+    let id: u64 = ordinal.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--ordinal: {ordinal:?} is not a pod ordinal (a number); under the operator it comes \
+             from the pod label apps.kubernetes.io/pod-index (Kubernetes 1.28+)"
+        )
+    })?;
+    config.broker_id = id;
+    if id > 0 {
+        config.broker_role = BrokerRole::Slave;
+    }
+    Ok(BrokerConfig::from_properties(
+        &config.to_properties(),
+        &format!("broker config with --ordinal {id}"),
+        &ProcessEnv,
+    )?)
+}
+
+/// Takes over SIGINT (Ctrl-C) and SIGTERM (what Kubernetes sends a pod it stops) right away,
+/// so a signal during start-up is not fatal; the returned future resolves on either.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
 async fn run_broker(config: BrokerConfig, bind: IpAddr) -> anyhow::Result<()> {
+    let stopped = stop_signal()?;
     let listen = Listen {
         bind_ip: bind,
         advertised_ip: advertised_ip(&config, &ProcessEnv).await?,
     };
     let broker = RunningBroker::start(config, listen).await?;
-    tokio::signal::ctrl_c().await?;
+    stopped.await;
     tracing::info!("stopping broker");
     broker.shutdown().await?;
     Ok(())
 }
 
 async fn run_standalone(options: StandaloneOptions) -> anyhow::Result<()> {
+    let stopped = stop_signal()?;
     let node = Standalone::start(options, &ProcessEnv).await?;
     tracing::info!(
         namesrv = %node.namesrv_addr(),
@@ -133,7 +174,7 @@ async fn run_standalone(options: StandaloneOptions) -> anyhow::Result<()> {
         metrics = ?node.broker().metrics_addr(),
         "standalone node ready: point clients at the NameServer; Ctrl-C to stop"
     );
-    tokio::signal::ctrl_c().await?;
+    stopped.await;
     tracing::info!("stopping");
     node.shutdown().await?;
     Ok(())
@@ -143,15 +184,30 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+/// Logs to stderr: readable text with colours for a person at a terminal, JSON lines (one
+/// object per event) anywhere else, such as a container's log. `APOGEE_LOG` sets the levels
+/// (`info`, `apogee_broker::broker=debug`, …); `APOGEE_LOG_FORMAT=text|json` overrides the choice.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("APOGEE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let json = match std::env::var("APOGEE_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !terminal,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(terminal).init();
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colours only for a person at a terminal; files and container logs get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("APOGEE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let cli = Cli::parse();
     match cli.command {
         Command::Namesrv { config } => {
@@ -161,11 +217,18 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(run_namesrv(config))?;
         }
-        Command::Broker { config, bind } => {
-            let config = match config {
-                Some(path) => BrokerConfig::load(&path)?,
+        Command::Broker {
+            config,
+            bind,
+            ordinal,
+        } => {
+            let mut config = match &config {
+                Some(path) => BrokerConfig::load(path)?,
                 None => BrokerConfig::defaults(&ProcessEnv)?,
             };
+            if let Some(ordinal) = ordinal {
+                config = with_ordinal(config, &ordinal)?;
+            }
             runtime()?.block_on(run_broker(config, bind))?;
         }
         Command::Inspect { store } => {

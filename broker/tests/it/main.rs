@@ -9,6 +9,7 @@ mod harness;
 mod messaging;
 mod metrics;
 mod namesrv;
+mod process;
 mod pull;
 mod recovery;
 mod registration;
