@@ -43,6 +43,14 @@ enum Command {
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
         bind: IpAddr,
     },
+    /// Runs `apogee-operator` (installed beside this binary, as in the image) with the rest of
+    /// the arguments, so one entrypoint serves every process.
+    #[command(disable_help_flag = true)]
+    Operator {
+        /// Arguments for `apogee-operator`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Opens (and recovers) a store directory, prints what recovery found and per-queue
     /// offsets, then closes it cleanly.
     Inspect {
@@ -230,6 +238,13 @@ fn main() -> anyhow::Result<()> {
                 config = with_ordinal(config, &ordinal)?;
             }
             runtime()?.block_on(run_broker(config, bind))?;
+        }
+        Command::Operator { args } => {
+            let me = std::env::current_exe().context("locating this binary")?;
+            let operator = me.with_file_name("apogee-operator");
+            let err =
+                std::os::unix::process::CommandExt::exec(std::process::Command::new(&operator).args(args));
+            return Err(anyhow::Error::new(err).context(format!("running {}", operator.display())));
         }
         Command::Inspect { store } => {
             let config = inspect_config(&store);
