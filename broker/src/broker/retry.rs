@@ -69,7 +69,6 @@ async fn send_back_inner(
     let offset: i64 = req.required("offset")?;
     let group: String = req.required("group")?;
     let delay_level: i32 = req.required("delayLevel")?;
-    let origin_msg_id: Option<String> = req.optional("originMsgId")?;
     let requested_max: Option<i32> = req.optional("maxReconsumeTimes")?;
     let config = match ctx.groups.find_or_create(&group) {
         Ok(Some(config)) => config,
@@ -102,11 +101,12 @@ async fn send_back_inner(
     if properties::get(&props, keys::RETRY_TOPIC).is_none() {
         props = properties::with(&props, keys::RETRY_TOPIC, view.topic);
     }
-    let origin = origin_msg_id
-        .filter(|id| !id.is_empty())
-        .or_else(|| properties::get(view.properties, keys::UNIQ_KEY).map(str::to_owned))
-        .unwrap_or_else(|| record::offset_msg_id(view.store_host, view.physical_offset));
-    props = properties::with(&props, keys::ORIGIN_MESSAGE_ID, &origin);
+    // The first failure names the stored original by its offsetMsgId; later retries keep it.
+    // The client's `originMsgId` header is ignored, as the reference ignores it.
+    if properties::get(view.properties, keys::ORIGIN_MESSAGE_ID).is_none() {
+        let origin = record::offset_msg_id(view.store_host, view.physical_offset);
+        props = properties::with(&props, keys::ORIGIN_MESSAGE_ID, &origin);
+    }
     props = properties::without(&props, keys::DELAY);
     let max = max_reconsume_times(requested_max, &config);
     let exhausted = view.reconsume_times >= max || delay_level < 0;

@@ -5,9 +5,10 @@
 //! Apogee is Apogee's bug, not the test's.
 //!
 //! The client is driven by ClientCompat (`e2e/java/client-compat`), a small program whose
-//! subcommands (`produce`, `consume`, `lite-pull`) print one line per event (`SENT`, `RECV`,
-//! `ASSIGNED`, `COMMITTED`, ...); the scenarios parse those lines and assert exact sets of keys,
-//! queues and offsets, never just an exit status.
+//! subcommands (`produce`, `consume`, `lite-pull`, and for the messaging-semantics scenarios of
+//! `ordering.rs`, `semantics.rs` and `transactional.rs`: `send`, `listen`, `produce-tx`) print
+//! one line per event (`SENT`, `RECV`, `ASSIGNED`, `COMMITTED`, ...); the scenarios parse those
+//! lines and assert exact sets of keys, queues and offsets, never just an exit status.
 //!
 //! The reference NameServer and Broker start once per test binary (about 5 s) and serve every
 //! scenario, each on its own topics and groups; a watchdog ends them when the binary exits,
@@ -19,9 +20,13 @@
 
 mod client;
 mod jvm;
+mod ordering;
 mod reference;
+mod runs;
 mod scenarios;
+mod semantics;
 pub(crate) mod targets;
+mod transactional;
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
@@ -70,4 +75,9 @@ on_both_targets!(
     tag_filter,
     consumer_group,
     consumer_restart,
+    orderly,
+    retry_dlq,
+    delayed,
+    broadcasting,
+    transactions,
 );

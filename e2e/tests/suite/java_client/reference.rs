@@ -26,7 +26,10 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// `waitTimeMillsInSendQueue` (200 ms) in its queue, and (`[REJECTREQUEST]system busy`) while a
 /// write has held the commit-log lock over `osPageCacheBusyTimeOutMills` (1 s); a shared 2-core
 /// machine sees both, and with the client's retries off that fails a scenario that tests
-/// the protocol, not the broker's load shedding.
+/// the protocol, not the broker's load shedding. The reference also writes the records that
+/// mark a transaction ended (op messages) in batches every `transactionOpBatchInterval` (3 s),
+/// so with the shared `transactionTimeOut` of 1 s it would back-check transactions already
+/// committed or rolled back; every 100 ms keeps that record well within the timeout.
 const REFERENCE_ONLY: &str = "\
 bindAddress=127.0.0.1
 brokerIP1=127.0.0.1
@@ -34,6 +37,7 @@ maxHashSlotNum=10000
 maxIndexNum=40000
 waitTimeMillsInSendQueue=10000
 osPageCacheBusyTimeOutMills=10000
+transactionOpBatchInterval=100
 ";
 
 /// Runs a JVM and ends it when the harness goes away, however it goes (a passing run, a panic,

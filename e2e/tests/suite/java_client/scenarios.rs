@@ -11,6 +11,13 @@ use super::{
     targets::{Env, Target},
 };
 
+// The messaging-semantics scenarios live in their own files.
+pub use super::{
+    ordering::{broadcasting, orderly},
+    semantics::{delayed, retry_dlq},
+    transactional::transactions,
+};
+
 /// Longest wait for deliveries the harness expects. On the reference they take about 2 s after a
 /// consumer JVM starts (startup, route, rebalance, first pull).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);

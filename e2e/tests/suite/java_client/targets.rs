@@ -113,7 +113,9 @@ impl Drop for ApogeeNode {
 }
 
 /// The broker settings both targets share (the reference gets the same lines in its broker.conf):
-/// one broker, topics created on first send, a small commit-log segment.
+/// one broker, topics created on first send, a small commit-log segment, and transaction
+/// back-checks 1 s after a half message and every 2 s (defaults 6 s and 30 s), so the
+/// `transactions` scenario sees them within seconds.
 pub const BROKER_PROPERTIES: &str = "\
 brokerClusterName=CompatCluster
 brokerName=compat-broker
@@ -122,4 +124,6 @@ brokerRole=ASYNC_MASTER
 flushDiskType=ASYNC_FLUSH
 autoCreateTopicEnable=true
 mappedFileSizeCommitLog=16777216
+transactionTimeOut=1000
+transactionCheckInterval=2000
 ";

@@ -3,7 +3,10 @@ package dev.apogee.clientcompat;
 /**
  * The upstream Java client (org.apache.rocketmq:rocketmq-client, unmodified) driven from the
  * command line for the compatibility suite (e2e/tests/suite/java_client.rs). One subcommand per
- * run: {@code produce}, {@code consume} (push consumer) or {@code lite-pull}; each prints
+ * run: {@code produce}, {@code consume} (push consumer), {@code lite-pull} or {@code bench} (the
+ * load generator of e2e/bench/broker.sh, see {@link Bench}), and for the messaging-semantics
+ * scenarios {@code send} ({@link Send}), {@code listen} ({@link Listen}) and {@code produce-tx}
+ * ({@link TxProduce}); each prints
  * machine-readable lines on stdout (see {@link Out}) and logs to stderr.
  *
  * <p>Exit status: 0 when the run did what it was asked, 1 when a send failed, 2 for a usage
@@ -17,7 +20,7 @@ public final class Main {
         int status;
         try {
             if (argv.length == 0) {
-                throw new IllegalArgumentException("usage: produce|consume|lite-pull --option value ...");
+                throw new IllegalArgumentException("usage: produce|consume|lite-pull|bench|send|listen|produce-tx --option value ...");
             }
             Args args = new Args(argv, 1);
             switch (argv[0]) {
@@ -29,6 +32,18 @@ public final class Main {
                     break;
                 case "lite-pull":
                     status = LitePull.run(args);
+                    break;
+                case "bench":
+                    status = Bench.run(args);
+                    break;
+                case "send":
+                    status = Send.run(args);
+                    break;
+                case "listen":
+                    status = Listen.run(args);
+                    break;
+                case "produce-tx":
+                    status = TxProduce.run(args);
                     break;
                 default:
                     throw new IllegalArgumentException("unknown subcommand " + argv[0]);
