@@ -37,10 +37,11 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
+# Reused only when built from these very sources (see e2e/source_key.sh).
+. "$here/../source_key.sh"
+key=$(source_key "$here" Cargo.toml Cargo.lock src build.sh)
 fresh() {
-  [ -x "$bin" ] &&
-    [ -z "$(find "$here/Cargo.toml" "$here/Cargo.lock" "$here/build.sh" "$here/src" \
-      -newer "$bin" -print -quit)" ]
+  [ -x "$bin" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
 }
 
 if ! fresh; then
@@ -55,6 +56,7 @@ if ! fresh; then
   }
   # Cargo leaves an unchanged binary's mtime alone; the check above compares against it.
   touch "$bin"
+  echo "$key" > "$out/source-key"
 fi
 
 echo "$bin"

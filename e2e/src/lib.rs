@@ -1,3 +1,4 @@
 //! Shared helpers for Apogee's end-to-end suites and benchmark tools.
 
+pub mod event_process;
 pub mod java_tools;

@@ -28,10 +28,11 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
+# Reused only when built from these very sources (see e2e/source_key.sh).
+. "$here/../../source_key.sh"
+key=$(source_key "$here" .)
 fresh() {
-  [ -x "$bin" ] &&
-    [ -z "$(find "$here" -maxdepth 1 -type f \( -name '*.go' -o -name go.mod -o -name go.sum \
-      -o -name build.sh \) -newer "$bin" -print -quit)" ]
+  [ -x "$bin" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
 }
 
 if ! fresh; then
@@ -41,6 +42,7 @@ if ! fresh; then
   export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -modcacherw -buildvcs=false" CGO_ENABLED=0
   (cd "$here" && go build -trimpath -o "$bin.tmp" .) >&2
   mv -f "$bin.tmp" "$bin"
+  echo "$key" > "$out/source-key"
 fi
 
 echo "$bin"

@@ -36,9 +36,11 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
+# Reused only when built from these very sources (see e2e/source_key.sh).
+. "$here/../../source_key.sh"
+key=$(source_key "$here" pom.xml src conf build.sh)
 fresh() {
-  [ -f "$jar" ] && [ -d "$deps" ] &&
-    [ -z "$(find "$here/pom.xml" "$here/src" "$here/conf" "$here/build.sh" -newer "$jar" -print -quit)" ]
+  [ -f "$jar" ] && [ -d "$deps" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
 }
 
 if ! fresh; then
@@ -54,6 +56,7 @@ if ! fresh; then
   }
   # The jar plugin keeps an up-to-date jar's old mtime; freshness is judged against this run.
   touch "$jar"
+  echo "$key" > "$out/source-key"
 fi
 
 echo "$here/conf:$jar:$deps/*"

@@ -34,9 +34,11 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
+# Reused only when built from these very sources (see e2e/source_key.sh).
+. "$here/../../source_key.sh"
+key=$(source_key "$here" pom.xml build.sh)
 fresh() {
-  [ -f "$stamp" ] && [ -d "$deps" ] &&
-    [ -z "$(find "$here/pom.xml" "$here/build.sh" -newer "$stamp" -print -quit)" ]
+  [ -f "$stamp" ] && [ -d "$deps" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
 }
 
 if ! fresh; then
@@ -51,6 +53,7 @@ if ! fresh; then
     exit 1
   }
   touch "$stamp"
+  echo "$key" > "$out/source-key"
 fi
 
 echo "$here/conf:$deps/*"

@@ -59,9 +59,11 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
+# Reused only when built from these very sources (see e2e/source_key.sh).
+. "$here/../../source_key.sh"
+key=$(source_key "$here" pom.xml build.sh conf)
 fresh() {
-  [ -f "$stamp" ] && [ -d "$deps" ] &&
-    [ -z "$(find "$here/pom.xml" "$here/build.sh" "$here/conf" -newer "$stamp" -print -quit)" ]
+  [ -f "$stamp" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
 }
 
 if ! fresh; then
@@ -78,6 +80,7 @@ if ! fresh; then
     }
   done
   touch "$stamp"
+  echo "$key" > "$out/source-key"
 fi
 
 echo "$here/conf:$deps/*"

@@ -26,9 +26,11 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
+# Reused only when built from these very sources (see e2e/source_key.sh).
+. "$here/../../source_key.sh"
+key=$(source_key "$here" pom.xml src build.sh)
 fresh() {
-  [ -f "$jar" ] && [ -d "$deps" ] &&
-    [ -z "$(find "$here/pom.xml" "$here/src" "$here/build.sh" -newer "$jar" -print -quit)" ]
+  [ -f "$jar" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
 }
 
 if ! fresh; then
@@ -40,6 +42,7 @@ if ! fresh; then
     package dependency:copy-dependencies >&2
   # The jar plugin keeps an up-to-date jar's old mtime; freshness is judged against this run.
   touch "$jar"
+  echo "$key" > "$out/source-key"
 fi
 
 echo "$jar:$deps/*"

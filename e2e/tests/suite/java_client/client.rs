@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::jvm::JavaRun;
+use super::jvm::{self, JavaRun};
 
 /// Longest a producer run may take: JVM start, route lookup, sends, shutdown (about 2 s).
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -74,7 +74,7 @@ pub fn produce(
         ("--batch-size", "8".to_owned()),
     ];
     let args: Vec<String> = args.into_iter().flat_map(|(k, v)| [k.to_owned(), v]).collect();
-    let mut run = JavaRun::spawn("produce", &args);
+    let mut run = jvm::java("produce", &args);
     let status = run.finish(PRODUCE_TIMEOUT);
     assert!(status.success(), "producer failed\n{}", run.transcript());
     let summary = run.lines().iter().find(|l| l.word == "SUMMARY");
@@ -181,7 +181,7 @@ impl Consumer {
         };
         Self {
             group: group.to_owned(),
-            run: JavaRun::spawn(sub, &args),
+            run: jvm::java(sub, &args),
         }
     }
 

@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::{
-    jvm::{JavaRun, Line},
+    jvm::{self, JavaRun, Line},
     targets::{Env, Target},
 };
 
@@ -102,7 +102,7 @@ impl Job {
         Self {
             name: name.to_owned(),
             exits,
-            run: JavaRun::spawn(sub, &argv),
+            run: jvm::java(sub, &argv),
             ended: None,
         }
     }

@@ -3,11 +3,11 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead, BufReader, Read},
+    io::Read,
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, OnceLock, mpsc},
-    thread::{self, JoinHandle},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    thread,
     time::{Duration, Instant},
 };
 
@@ -20,7 +20,7 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(45);
 /// A consumer's own bound (`--timeout-ms`), should the harness never ask it to stop.
 const CONSUMER_SELF_TIMEOUT_MS: &str = "300000";
-/// Most of a run's stderr a failure message shows (its tail).
+/// Most of a failed build's stderr a failure message shows (its tail).
 const STDERR_SHOWN: usize = 12_000;
 
 /// The binary, built on first use by `e2e/rust-client/build.sh`. A build that fails (no cargo,
@@ -97,188 +97,27 @@ fn build() -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// One line the program printed.
-#[derive(Debug, Clone)]
-pub struct Line {
-    pub word: String,
-    fields: BTreeMap<String, String>,
-    text: String,
-}
+use apogee_e2e::event_process::EventProcess as Run;
 
-impl Line {
-    fn parse(text: &str) -> Self {
-        let (head, error) = match text.split_once(" error=") {
-            Some((head, error)) => (head, Some(error)),
-            None => (text, None),
-        };
-        let mut tokens = head.split(' ');
-        let word = tokens.next().unwrap_or_default().to_owned();
-        let mut fields: BTreeMap<String, String> = tokens
-            .filter_map(|t| t.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        if let Some(error) = error {
-            fields.insert("error".to_owned(), error.to_owned());
-        }
-        Self {
-            word,
-            fields,
-            text: text.to_owned(),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> &str {
-        self.fields
-            .get(key)
-            .unwrap_or_else(|| panic!("line {:?} has no {key}=", self.text))
-    }
-
-    pub fn int(&self, key: &str) -> i64 {
-        let value = self.get(key);
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{key}={value} in {:?} is not a number", self.text))
-    }
-}
-
-/// A running rust-client-compat. Dropping it kills the process, so a failed test leaves none.
-pub struct Run {
-    what: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines_rx: mpsc::Receiver<String>,
-    lines: Vec<Line>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-    exit: Option<ExitStatus>,
-    _home: tempfile::TempDir,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Run").field("what", &self.what).finish()
-    }
-}
-
-impl Run {
-    pub fn spawn(subcommand: &str, args: &[String], env: &[(&str, &str)]) -> Self {
-        let what = format!("{subcommand} {}", args.join(" "));
-        // HOME points at a scratch directory: nothing the client keeps lands in the real one.
-        let home = tempfile::tempdir().expect("scratch HOME");
-        let mut child = Command::new(binary())
-            .arg(subcommand)
-            .args(args)
-            .env("HOME", home.path())
-            // The caller's RocketMQ settings must not leak in.
-            .env_remove("NAMESRV_ADDR")
-            .env_remove("org.apache.rocketmq.client.sendSmartMsg")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
-        let (tx, lines_rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdout_reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let mut from = child.stderr.take().expect("piped stderr");
-        let stderr_reader = thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = from.read(&mut buf) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Self {
-            what,
-            stdin: child.stdin.take(),
-            child,
-            lines_rx,
-            lines: Vec::new(),
-            stderr,
-            readers: vec![stdout_reader, stderr_reader],
-            exit: None,
-            _home: home,
-        }
-    }
-
-    /// Takes in what the program printed within `wait`. Returns false once it has exited and
-    /// everything it printed has been read.
-    pub fn poll(&mut self, wait: Duration) -> bool {
-        let mut next = self.lines_rx.recv_timeout(wait);
-        loop {
-            match next {
-                Ok(text) => self.lines.push(Line::parse(&text)),
-                Err(mpsc::RecvTimeoutError::Timeout) => return true,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    if self.exit.is_none() {
-                        self.exit = Some(self.child.wait().expect("wait for rust-client-compat"));
-                    }
-                    return false;
-                }
-            }
-            next = self.lines_rx.recv_timeout(Duration::ZERO);
-        }
-    }
-
-    pub fn lines(&self) -> &[Line] {
-        &self.lines
-    }
-
-    /// Closes stdin (a consumer run with `--stop-on-stdin` then shuts down cleanly) and waits up
-    /// to `timeout` for the program to exit and its output to be read.
-    pub fn finish(&mut self, timeout: Duration) -> ExitStatus {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + timeout;
-        while self.poll(Duration::from_millis(50)) {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "{} did not exit within {timeout:?}\n{}",
-                    self.what,
-                    self.transcript()
-                );
-            }
-        }
-        for reader in self.readers.drain(..) {
-            reader.join().expect("output reader");
-        }
-        self.exit.expect("exit status recorded")
-    }
-
-    /// Everything the run printed so far, for failure messages.
-    pub fn transcript(&self) -> String {
-        let stderr = self.stderr.lock().unwrap();
-        let mut start = stderr.len().saturating_sub(STDERR_SHOWN);
-        while !stderr.is_char_boundary(start) {
-            start += 1;
-        }
-        let stdout: Vec<&str> = self.lines.iter().map(|l| l.text.as_str()).collect();
-        format!(
-            "--- {} ({:?}) stdout ---\n{}\n--- stderr (tail) ---\n{}",
-            self.what,
-            self.exit,
-            stdout.join("\n"),
-            &stderr[start..]
-        )
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        if self.exit.is_none() && self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Starts rust-client-compat with `subcommand`, `args` and extra environment.
+pub fn spawn_run(subcommand: &str, args: &[String], env: &[(&str, &str)]) -> Run {
+    let what = format!("{subcommand} {}", args.join(" "));
+    // HOME points at a scratch directory: nothing the client keeps lands in the real one.
+    let home = tempfile::tempdir().expect("scratch HOME");
+    let mut command = Command::new(binary());
+    command
+        .arg(subcommand)
+        .args(args)
+        .env("HOME", home.path())
+        // The caller's RocketMQ settings must not leak in.
+        .env_remove("NAMESRV_ADDR")
+        .env_remove("org.apache.rocketmq.client.sendSmartMsg")
+        .envs(env.iter().copied());
+    Run::spawn(
+        format!("{} {what}", binary().display()),
+        &mut command,
+        Box::new(home),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,7 +189,7 @@ pub fn produce(
         Mode::SyncV2 => &[("org.apache.rocketmq.client.sendSmartMsg", "true")],
         _ => &[],
     };
-    let mut run = Run::spawn("produce", &args, env);
+    let mut run = spawn_run("produce", &args, env);
     let status = run.finish(PRODUCE_TIMEOUT);
     assert!(status.success(), "producer failed\n{}", run.transcript());
     let summary = run.lines().iter().find(|l| l.word == "SUMMARY");
@@ -436,7 +275,7 @@ impl Consumer {
         Self {
             group: group.to_owned(),
             topic: topic.to_owned(),
-            run: Run::spawn("consume", &args, &[]),
+            run: spawn_run("consume", &args, &[]),
         }
     }
 
