@@ -32,11 +32,13 @@ final class ConsumerOptions {
     /**
      * Client settings every consumer gets. The route poll is shortened from 30 s to 1 s: a consumer
      * started right after the producer auto-created its topic must not wait half a minute for the
-     * route (the NameServer learns of the topic when the broker re-registers). Everything else
-     * keeps the client's defaults, so the protocol the tests see is the one real users see.
+     * route (the NameServer learns of the topic when the broker re-registers). Request timeouts
+     * are raised for slow test machines ({@link Timeouts}). Everything else keeps the client's
+     * defaults, so the protocol the tests see is the one real users see.
      */
     void apply(ClientConfig client) {
         client.setNamesrvAddr(namesrv);
         client.setPollNameServerInterval(1000);
+        Timeouts.apply(client);
     }
 }

@@ -70,6 +70,7 @@ final class Send {
 
         DefaultMQProducer producer = new DefaultMQProducer(group);
         producer.setNamesrvAddr(namesrv);
+        Timeouts.apply(producer);
         producer.setRetryTimesWhenSendFailed(0);
         producer.start();
         MessageQueueSelector byShard = (List<MessageQueue> mqs, Message msg, Object arg) ->

@@ -38,6 +38,7 @@ final class TxProduce {
 
         TransactionMQProducer producer = new TransactionMQProducer(group);
         producer.setNamesrvAddr(namesrv);
+        Timeouts.apply(producer);
         producer.setRetryTimesWhenSendFailed(0);
         producer.setTransactionListener(new TransactionListener() {
             @Override
