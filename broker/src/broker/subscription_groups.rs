@@ -196,11 +196,7 @@ impl SubscriptionGroups {
     }
 
     fn changed(&self, state: &mut SubscriptionGroupWrapper) -> Result<(), StoreError> {
-        state.data_version = DataVersion {
-            counter: state.data_version.counter + 1,
-            state_version: state.data_version.state_version,
-            timestamp: clock::now_millis(),
-        };
+        state.data_version = state.data_version.bumped(clock::now_millis());
         let text = serde_json::to_vec(&*state).unwrap_or_default();
         config_file::write_atomic(&self.path, &text)
     }

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::PathBuf, sync::Mutex};
 
 use crate::{
-    namesrv::route_data::{DataVersion, TopicConfig, TopicConfigWrapper},
+    namesrv::route_data::{TopicConfig, TopicConfigWrapper},
     store::{StoreError, clock, config_file},
 };
 
@@ -135,11 +135,7 @@ impl TopicTable {
     }
 
     fn changed(&self, state: &mut TopicConfigWrapper) -> Result<(), StoreError> {
-        state.data_version = DataVersion {
-            counter: state.data_version.counter + 1,
-            state_version: state.data_version.state_version,
-            timestamp: clock::now_millis(),
-        };
+        state.data_version = state.data_version.bumped(clock::now_millis());
         let text = serde_json::to_vec(&*state).unwrap_or_default();
         config_file::write_atomic(&self.path, &text)
     }

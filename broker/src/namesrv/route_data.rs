@@ -18,6 +18,17 @@ pub struct DataVersion {
     pub timestamp: i64,
 }
 
+impl DataVersion {
+    /// The version after one more change at `now_ms`.
+    pub fn bumped(self, now_ms: i64) -> Self {
+        Self {
+            counter: self.counter + 1,
+            state_version: self.state_version,
+            timestamp: now_ms,
+        }
+    }
+}
+
 /// `TopicConfig` as brokers register it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
