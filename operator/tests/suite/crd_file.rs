@@ -1,5 +1,5 @@
 //! The committed CRD (`crds/rocketmq.apogee.dev_rocketmqclusters.yaml`) is the one the types
-//! generate, and the YAML reads back as that CRD.
+//! generate, the Helm chart installs that same file, and the YAML reads back as that CRD.
 
 use std::path::Path;
 
@@ -18,6 +18,22 @@ fn committed_crd_matches_the_types() {
     assert!(
         committed() == generated,
         "{CRD_FILE} is out of date with operator/src/types; regenerate it from the workspace root with:\n\n    {REGENERATE}\n"
+    );
+}
+
+/// Where the Helm chart keeps its copy (helm installs `crds/` of a chart before its templates).
+const CHART_DIR: &str = "charts/apogee-operator";
+
+#[test]
+fn the_chart_installs_the_generated_crd() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(CHART_DIR)
+        .join(CRD_FILE);
+    let copy = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    assert!(
+        copy == crd::crd_yaml().expect("CRD YAML"),
+        "{CHART_DIR}/{CRD_FILE} differs from the generated CRD; after regenerating {CRD_FILE}, copy it:\n\n    cp {CRD_FILE} {CHART_DIR}/crds/\n"
     );
 }
 
