@@ -96,7 +96,11 @@ pub fn stateful_set(scope: &Scope<'_>, group: u32, config: &ConfigFile) -> State
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(labels::pod_annotations(&broker.pod.annotations, &config.hash)),
+                    annotations: Some(labels::pod_annotations(
+                        &broker.pod.annotations,
+                        &config.hash,
+                        scope.restart_token,
+                    )),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod_spec),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::names::Names;
+pub use crate::types::annotations::RESTART_TOKEN;
 
 /// `app.kubernetes.io/name`: what runs.
 pub const NAME: &str = "app.kubernetes.io/name";
@@ -26,7 +27,7 @@ pub const OPERATOR_PREFIX: &str = "rocketmq.apogee.dev/";
 /// The value of [`NAME`].
 const APP: &str = "rocketmq";
 /// The value of [`MANAGED_BY`].
-const OPERATOR: &str = "apogee-operator";
+pub const OPERATOR: &str = "apogee-operator";
 
 /// A component of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,14 +71,22 @@ pub fn object_labels(selector: &BTreeMap<String, String>) -> BTreeMap<String, St
     labels
 }
 
-/// Pod annotations: the user's, minus any under the operator's prefix, plus the config hash.
-pub fn pod_annotations(user: &BTreeMap<String, String>, config_hash: &str) -> BTreeMap<String, String> {
+/// Pod annotations: the user's, minus any under the operator's prefix, plus the config hash
+/// and the cluster's manual-restart token, if it has one.
+pub fn pod_annotations(
+    user: &BTreeMap<String, String>,
+    config_hash: &str,
+    restart_token: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut annotations: BTreeMap<String, String> = user
         .iter()
         .filter(|(key, _)| !key.starts_with(OPERATOR_PREFIX))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     annotations.insert(CONFIG_HASH.to_owned(), config_hash.to_owned());
+    if let Some(token) = restart_token {
+        annotations.insert(RESTART_TOKEN.to_owned(), token.to_owned());
+    }
     annotations
 }
 
@@ -106,9 +115,11 @@ mod tests {
             (CONFIG_HASH.to_owned(), "forged".to_owned()),
             ("rocketmq.apogee.dev/other".to_owned(), "x".to_owned()),
         ]);
-        let annotations = pod_annotations(&user, "abc");
+        let annotations = pod_annotations(&user, "abc", None);
         assert_eq!(annotations.len(), 2);
         assert_eq!(annotations[CONFIG_HASH], "abc");
         assert_eq!(annotations["team"], "mq");
+        let restarted = pod_annotations(&user, "abc", Some("2026-01-01T00:00:00Z"));
+        assert_eq!(restarted[RESTART_TOKEN], "2026-01-01T00:00:00Z");
     }
 }

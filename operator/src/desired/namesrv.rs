@@ -91,7 +91,11 @@ pub fn deployment(scope: &Scope<'_>, config: &ConfigFile) -> Deployment {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels::object_labels(&selector)),
-                    annotations: Some(labels::pod_annotations(&spec.pod.annotations, &config.hash)),
+                    annotations: Some(labels::pod_annotations(
+                        &spec.pod.annotations,
+                        &config.hash,
+                        scope.restart_token,
+                    )),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod::pod_spec(&spec.pod, &selector, vec![container], volumes)),

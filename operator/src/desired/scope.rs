@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 
 use super::{DesiredError, names::Names};
-use crate::types::{RocketMQCluster, RocketMQClusterSpec};
+use crate::types::{RocketMQCluster, RocketMQClusterSpec, annotations};
 
 /// A cluster ready to be rendered.
 #[derive(Debug)]
@@ -16,6 +16,8 @@ pub struct Scope<'a> {
     pub spec: &'a RocketMQClusterSpec,
     /// Names of its objects.
     pub names: Names,
+    /// The cluster's manual-restart annotation value, copied into pod templates.
+    pub restart_token: Option<&'a str>,
     owner: OwnerReference,
 }
 
@@ -42,6 +44,12 @@ impl<'a> Scope<'a> {
         Ok(Self {
             spec: &cluster.spec,
             names: Names::new(name, namespace),
+            restart_token: cluster
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|all| all.get(annotations::RESTART))
+                .map(String::as_str),
             owner,
         })
     }

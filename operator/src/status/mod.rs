@@ -19,6 +19,7 @@ use crate::{
 };
 
 use conditions::Facts;
+pub use topology::is_ready;
 
 /// What the reconciler saw of the running cluster.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +76,8 @@ pub fn derive(
             address: names.namesrv_client_addr(),
         }),
         groups,
+        // The reconciler's to change: derivation only carries it over.
+        restart: previous.restart,
     }
 }
 

@@ -4,11 +4,13 @@
 //! shows them; write them for a cluster operator, not for a Rust reader. Admission rules (CEL)
 //! live in [`validation`], next to the lists of keys they refer to.
 
+pub mod annotations;
 mod broker;
 mod cluster;
 mod metrics;
 mod name_server;
 mod pod;
+mod restart;
 mod schema;
 mod status;
 mod storage;
@@ -19,6 +21,7 @@ pub use cluster::{RocketMQCluster, RocketMQClusterSpec};
 pub use metrics::MetricsSpec;
 pub use name_server::NameServerSpec;
 pub use pod::PodOptions;
+pub use restart::{PodRestartStatus, RestartStep};
 pub use status::{
     BrokerGroupStatus, BrokerPodStatus, BrokerRoleName, ConditionType, NameServerStatus, Phase,
     RocketMQClusterStatus,

@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::schema;
+use super::{PodRestartStatus, schema};
 
 /// What the operator last observed of the cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -31,6 +31,9 @@ pub struct RocketMQClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(transform = schema::list_map_by_name)]
     pub groups: Vec<BrokerGroupStatus>,
+    /// The broker pod the operator is restarting now (one at a time), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<PodRestartStatus>,
 }
 
 /// The NameServers' readiness and where clients reach them.
