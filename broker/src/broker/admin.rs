@@ -1,7 +1,8 @@
 //! Metadata administration, as mqadmin and the dashboards use it: topics
 //! (UPDATE_AND_CREATE_TOPIC 17, DELETE_TOPIC_IN_BROKER 215, GET_ALL_TOPIC_CONFIG 21,
 //! GET_TOPIC_CONFIG 351),
-//! subscription groups (200, 201, 207), and the broker's config and offset tables (26, 43, 45).
+//! subscription groups (200, 201, 207), the broker's config (UPDATE_BROKER_CONFIG 25, for
+//! `brokerPermission` only; GET_BROKER_CONFIG 26) and offset tables (43, 45).
 
 use super::{
     context::BrokerContext,
@@ -10,6 +11,7 @@ use super::{
     topics::{self, PERM_INHERIT, PERM_READ, PERM_WRITE},
 };
 use crate::{
+    config::properties::Properties,
     namesrv::route_data::{TopicConfig, to_json},
     protocol::{ProtocolError, RemotingCommand, code::request, code::response as codes},
 };
@@ -32,6 +34,8 @@ pub enum Effect {
     None,
     /// The topic set changed: register with the NameServers now.
     TopicsChanged,
+    /// The broker's permission changed: register now, so routes show it.
+    PermissionChanged,
 }
 
 /// Answers one of the admin requests of this module; `None` for any other code.
@@ -65,11 +69,16 @@ pub fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> Option<(RemotingCom
             Effect::None,
         )),
         request::DELETE_SUBSCRIPTIONGROUP => delete_group(ctx, req).map(|r| (r, Effect::None)),
-        request::GET_BROKER_CONFIG => Ok((
-            RemotingCommand::response_to(req, codes::SUCCESS)
-                .with_body(ctx.config.to_properties().into_bytes()),
-            Effect::None,
-        )),
+        request::UPDATE_BROKER_CONFIG => Ok(update_config(ctx, req)),
+        request::GET_BROKER_CONFIG => {
+            let mut config = ctx.config.clone();
+            config.broker_permission = ctx.permission();
+            Ok((
+                RemotingCommand::response_to(req, codes::SUCCESS)
+                    .with_body(config.to_properties().into_bytes()),
+                Effect::None,
+            ))
+        }
         request::GET_ALL_CONSUMER_OFFSET => {
             let saved = ctx.offsets.persist();
             let path = ctx.store_root().join("config/consumerOffset.json");
@@ -89,6 +98,54 @@ pub fn handle(ctx: &BrokerContext, req: &RemotingCommand) -> Option<(RemotingCom
         _ => return None,
     };
     Some(answer.unwrap_or_else(|err| (response::from_protocol(req, &err), Effect::None)))
+}
+
+/// UPDATE_BROKER_CONFIG: properties text in the body. Only `brokerPermission` changes on a
+/// running broker (what mqadmin's updateBrokerConfig and the operator's restarts use); any
+/// other key is refused by name, since Apogee reads its settings once at start. Everything
+/// is checked before anything is applied.
+fn update_config(ctx: &BrokerContext, req: &RemotingCommand) -> (RemotingCommand, Effect) {
+    let refuse = |remark: String| {
+        (
+            response::refuse(req, codes::INVALID_PARAMETER, remark),
+            Effect::None,
+        )
+    };
+    let text = String::from_utf8_lossy(&req.body);
+    let properties = match Properties::parse(&text, "UPDATE_BROKER_CONFIG body") {
+        Ok(properties) => properties,
+        Err(err) => return refuse(err.to_string()),
+    };
+    let mut permission = None;
+    for (key, value) in properties.pairs() {
+        match key {
+            "brokerPermission" => match value.trim().parse::<u8>() {
+                Ok(bits) if bits <= 15 => permission = Some(bits),
+                _ => {
+                    return refuse(format!(
+                        "brokerPermission must be a number of permission bits from 0 to 15 \
+                         (4 read, 2 write), got `{value}`"
+                    ));
+                }
+            },
+            other => {
+                return refuse(format!(
+                    "{other} cannot change on a running broker (only brokerPermission can); \
+                     set it in broker.conf and restart"
+                ));
+            }
+        }
+    }
+    let Some(permission) = permission else {
+        return refuse("the body names no setting to update".to_owned());
+    };
+    let before = ctx.permission();
+    ctx.set_permission(permission);
+    tracing::info!(before, after = permission, "brokerPermission updated");
+    (
+        RemotingCommand::response_to(req, codes::SUCCESS),
+        Effect::PermissionChanged,
+    )
 }
 
 fn update_topic(

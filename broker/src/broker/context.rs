@@ -5,18 +5,25 @@
 use std::{
     net::SocketAddr,
     path::Path,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU8, Ordering},
 };
 
 use tokio::sync::Notify;
 
 use super::{
-    clients::ClientRegistry, consumer_offsets::ConsumerOffsets, delay_offsets::DelayOffsets,
-    queue_locks::QueueLocks, send::SendSettings, stats::BrokerStats, subscription_groups::SubscriptionGroups,
-    topics::TopicTable, transactions::TransactionLog,
+    clients::ClientRegistry,
+    consumer_offsets::ConsumerOffsets,
+    delay_offsets::DelayOffsets,
+    queue_locks::QueueLocks,
+    send::SendSettings,
+    stats::BrokerStats,
+    subscription_groups::SubscriptionGroups,
+    topics::{PERM_READ, PERM_WRITE, TopicTable},
+    transactions::TransactionLog,
 };
 use crate::{
     config::BrokerConfig,
+    namesrv::route_data::TopicConfigWrapper,
     replication::Replication,
     store::{MessageStore, StoreError, clock},
 };
@@ -58,6 +65,10 @@ pub struct BrokerContext {
     pub replication: Replication,
     /// Woken after appends, for the replication senders.
     pub log_grew: Notify,
+    /// `brokerPermission` now: the configured value until UPDATE_BROKER_CONFIG changes it
+    /// (the operator makes a master read-only before restarting it). Not persisted: a
+    /// restarted broker runs with its configured value again.
+    permission: AtomicU8,
 }
 
 impl BrokerContext {
@@ -78,6 +89,7 @@ impl BrokerContext {
             dir.join("subscriptionGroup.json"),
             config.auto_create_subscription_group,
         )?;
+        let permission = AtomicU8::new(config.broker_permission);
         let send = SendSettings {
             store_host: broker_addr,
             auto_create_topic: config.auto_create_topic_enable,
@@ -103,6 +115,7 @@ impl BrokerContext {
             registered: AtomicBool::new(false),
             replication: Replication::default(),
             log_grew: Notify::new(),
+            permission,
         })
     }
 
@@ -115,6 +128,36 @@ impl BrokerContext {
     /// knows this broker, so clients can find it.
     pub fn is_ready(&self) -> bool {
         self.registered.load(Ordering::Acquire) && self.store.writable().is_ok()
+    }
+
+    /// `brokerPermission` now (PermName bits: 4 read, 2 write).
+    pub fn permission(&self) -> u8 {
+        self.permission.load(Ordering::Acquire)
+    }
+
+    /// Changes `brokerPermission` at runtime.
+    pub fn set_permission(&self, permission: u8) {
+        self.permission.store(permission, Ordering::Release);
+    }
+
+    /// Whether sends are accepted (the permission has the write bit).
+    pub fn is_writable(&self) -> bool {
+        i32::from(self.permission()) & PERM_WRITE != 0
+    }
+
+    /// The topic table as registered with the NameServers. A broker lacking read or write
+    /// permission registers every topic with only what it allows (`perm & brokerPermission`,
+    /// as the reference does), so clients route around it.
+    pub fn registered_topics(&self) -> TopicConfigWrapper {
+        let mut wrapper = self.topics.wrapper();
+        let permission = i32::from(self.permission());
+        let full = PERM_READ | PERM_WRITE;
+        if permission & full != full {
+            for topic in wrapper.topic_config_table.values_mut() {
+                topic.perm &= permission;
+            }
+        }
+        wrapper
     }
 
     /// Whether this broker is a master (brokerId 0).

@@ -67,7 +67,7 @@ impl BrokerHandler {
                     return reply;
                 }
                 if let Some((reply, effect)) = admin::handle(ctx, req) {
-                    if effect == Effect::TopicsChanged {
+                    if effect != Effect::None {
                         ctx.register_now.notify_one();
                     }
                     return reply;
@@ -92,6 +92,13 @@ impl BrokerHandler {
         if !ctx.is_master() {
             let remark = "message store is in slave mode, so putMessage is forbidden";
             return response::refuse(req, codes::SERVICE_NOT_AVAILABLE, remark);
+        }
+        if !ctx.is_writable() {
+            let remark = format!(
+                "the broker[{}, {}] sending message is forbidden",
+                ctx.config.broker_name, ctx.broker_addr
+            );
+            return response::refuse(req, codes::NO_PERMISSION, remark);
         }
         let redirected = retry::redirect_exhausted(ctx, req);
         let (req, dlq_created) = match &redirected {

@@ -155,7 +155,7 @@ impl RunningBroker {
         let ctx = Arc::new(BrokerContext::open(config, addr)?);
         let registrar = {
             let ctx = ctx.clone();
-            Arc::new(Registrar::new(identity, namesrv, move || ctx.topics.wrapper()))
+            Arc::new(Registrar::new(identity, namesrv, move || ctx.registered_topics()))
         };
         let (stop, stop_rx) = watch::channel(false);
         let handler = Arc::new(BrokerHandler::new(ctx.clone()));

@@ -60,7 +60,7 @@ pub(crate) fn heartbeat(client_id: &str, group: &str, topic: &str) -> RemotingCo
     RemotingCommand::request(request::HEART_BEAT, 0).with_body(serde_json::to_vec(&body).unwrap())
 }
 
-fn send(topic: &str, tag: &str, key: &str, body: &str) -> RemotingCommand {
+pub(crate) fn send(topic: &str, tag: &str, key: &str, body: &str) -> RemotingCommand {
     let mut req = RemotingCommand::request(request::SEND_MESSAGE_V2, 0);
     let props = properties::encode([("TAGS", tag), ("KEYS", key), ("UNIQ_KEY", &format!("U-{key}"))]);
     for (k, v) in [

@@ -2,6 +2,7 @@
 
 mod bad_clients;
 mod broker;
+mod broker_permission;
 mod faults;
 mod ha_cluster;
 mod ha_faults;
