@@ -247,6 +247,21 @@ async fn write_loop(
         };
         if let Err(err) = written {
             tracing::debug!(peer = %connection.peer, %err, "write failed");
+            // A peer that closed with our answers unread resets the connection, so this write
+            // fails; but what it sent before closing (a consumer's last offset commits, oneway)
+            // may still sit unread in our receive buffer. Closing now would make the read side
+            // drop it; instead the read side reads to the end and closes then, while answers
+            // are discarded here so no sender blocks. Bounded, for a socket that broke without
+            // its read side noticing.
+            let discard = async {
+                loop {
+                    tokio::select! {
+                        command = rx.recv() => if command.is_none() { break },
+                        _ = closed.wait_for(|c| *c) => break,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(connection.write_timeout, discard).await;
             break;
         }
         buf.clear();

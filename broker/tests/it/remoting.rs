@@ -4,8 +4,11 @@
 use std::{
     io::{Read, Write},
     net::TcpStream as StdStream,
-    sync::Arc,
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use apogee_broker::{
@@ -17,10 +20,15 @@ use tokio::sync::{Notify, watch};
 
 use crate::harness::runtime;
 
-/// Test handler: 105 echoes field `x`; 11 waits for `release`; 34 calls the client back with 40
-/// and reports its answer; 99 answers with a 1 MiB body; anything else is not supported.
+/// Test handler: 105 echoes field `x`; 11 waits for `release`; 12 counts itself in `entered`
+/// and waits for `gate` to open; 77 records field `n` in `seen` (meant as oneway); 34 calls the
+/// client back with 40 and reports its answer; 99 answers with a 1 MiB body; anything else is
+/// not supported.
 struct TestHandler {
     release: Notify,
+    gate: watch::Sender<bool>,
+    entered: AtomicUsize,
+    seen: Mutex<Vec<String>>,
 }
 
 impl Handler for TestHandler {
@@ -31,6 +39,16 @@ impl Handler for TestHandler {
             11 => {
                 self.release.notified().await;
                 reply(code::response::SUCCESS).with_field("released", "true")
+            }
+            12 => {
+                self.entered.fetch_add(1, Ordering::SeqCst);
+                let _ = self.gate.subscribe().wait_for(|open| *open).await;
+                reply(code::response::SUCCESS)
+            }
+            77 => {
+                let n = request.field("n").unwrap_or("").to_owned();
+                self.seen.lock().unwrap().push(n);
+                return None;
             }
             34 => {
                 let answer = connection
@@ -67,6 +85,9 @@ fn start(config: ConnectionConfig) -> Running {
     let rt = runtime();
     let handler = Arc::new(TestHandler {
         release: Notify::new(),
+        gate: watch::channel(false).0,
+        entered: AtomicUsize::new(0),
+        seen: Mutex::new(Vec::new()),
     });
     let (stop, stop_rx) = watch::channel(false);
     let server = rt.block_on(Server::bind("127.0.0.1:0", config)).unwrap();
@@ -157,6 +178,63 @@ fn oneway_is_never_answered_and_replies_come_out_of_order() {
         read_frame(&mut stream).is_none(),
         "nothing more: the oneway request was not answered"
     );
+}
+
+/// A client that closes with answers unread resets the connection, so the server's next write
+/// fails; the requests it sent just before closing (a Go consumer's final offset commits are
+/// oneway) must still be handled. Here they wait unread in the server's socket while the only
+/// in-flight slot is taken, and the failing write happens before the server reads them.
+#[test]
+fn requests_sent_before_a_reset_are_handled_after_a_failed_write() {
+    let server = start(ConnectionConfig {
+        max_in_flight: 1,
+        ..ConnectionConfig::default()
+    });
+    let mut stream = StdStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // As Go clients do: with Nagle's algorithm the last small writes could still sit in this
+    // socket when it closes, and a reset discards them.
+    stream.set_nodelay(true).unwrap();
+    // An answer left unread: closing the socket then sends a reset, not a FIN.
+    let echo = RemotingCommand::request(105, 1).with_field("x", "unread");
+    stream.write_all(&raw_frame(&echo, SerializeType::Json)).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(stream.peek(&mut byte).unwrap(), 1, "the echo is answered");
+    // Two gated requests in one write: the first takes the in-flight slot, the second waits
+    // for it, and the server reads nothing more from the socket until the gate opens.
+    let gated: Vec<u8> = [2, 3]
+        .iter()
+        .flat_map(|&opaque| raw_frame(&RemotingCommand::request(12, opaque), SerializeType::Json))
+        .collect();
+    stream.write_all(&gated).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.handler.entered.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first gated request never reached the handler");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let oneways: Vec<u8> = (1..=5)
+        .flat_map(|n| {
+            let request = RemotingCommand::request(77, 10 + n).with_field("n", n.to_string());
+            raw_frame(&request.oneway(), SerializeType::Json)
+        })
+        .collect();
+    stream.write_all(&oneways).unwrap();
+    drop(stream);
+    // The first gated answer is written to a reset socket and fails.
+    server.handler.gate.send_replace(true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = server.handler.seen.lock().unwrap().clone();
+        if seen.len() == 5 {
+            assert_eq!(seen, ["1", "2", "3", "4", "5"], "oneways handled in order");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "oneway requests sent before the reset were dropped; handled: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
