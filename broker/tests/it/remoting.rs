@@ -209,7 +209,10 @@ fn requests_sent_before_a_reset_are_handled_after_a_failed_write() {
     stream.write_all(&gated).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.handler.entered.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the first gated request never reached the handler");
+        assert!(
+            Instant::now() < deadline,
+            "the first gated request never reached the handler"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let oneways: Vec<u8> = (1..=5)
