@@ -8,10 +8,8 @@
 //! and ids, never just an exit status. Each scenario is a function of the [`scenarios::Env`] it
 //! is pointed at, so the reference broker can run the very same ones.
 //!
-//! The same client commands, replayed by hand against the reference NameServer + Broker
-//! (`e2e/java/reference-broker`), behaved as asserted. Wiring the reference in as a second target
-//! needs `java_client::targets` visible here (`pub(crate) mod targets;`), then an [`Env`] made
-//! from its `Env`'s `namesrv` and `broker`.
+//! Every scenario also runs against the reference NameServer + Broker 5.3.3 (the Java client
+//! suite's, `e2e/java/reference-broker`): the assertions are what RocketMQ itself does.
 //!
 //! Needs `go` (1.22+) on PATH; the first run fetches the client through the Go module proxy into
 //! `${APOGEE_CACHE:-$HOME/.cache/apogee}/go` and builds it (about a minute). Run just these with
@@ -20,13 +18,17 @@
 mod client;
 mod scenarios;
 
-use std::time::{Duration, Instant};
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
+    time::{Duration, Instant},
+};
 
 use apogee_broker::{
     config::FixedEnv,
     standalone::{Standalone, StandaloneOptions},
 };
 
+use crate::java_client::targets::Target;
 use scenarios::Env;
 
 /// The broker's settings: one broker, topics created on first send, small commit-log segments.
@@ -105,13 +107,40 @@ fn on_apogee(scenario: fn(&Env)) {
     );
 }
 
-/// One module per scenario: `go_client::<scenario>::apogee`.
+/// Runs `scenario` against the reference NameServer + Broker (one pair shared by the whole
+/// test binary, as the Java client suite uses it; every scenario has topics and groups of its
+/// own). When it fails, what the reference logged is printed.
+fn on_reference(scenario: fn(&Env)) {
+    client::binary();
+    let reference = Target::Reference;
+    let target = crate::java_client::targets::Env::start(reference);
+    let env = Env {
+        namesrv: target.namesrv.clone(),
+        broker: target.broker,
+    };
+    let started = Instant::now();
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| scenario(&env))) {
+        eprintln!("--- reference logs ---\n{}", target.server_logs());
+        resume_unwind(panic);
+    }
+    eprintln!(
+        "go_client on the reference: scenario passed in {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// One module per scenario: `go_client::<scenario>::{apogee, reference}`.
 macro_rules! scenarios {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
             #[test]
             fn apogee() {
                 super::on_apogee(super::scenarios::$scenario);
+            }
+
+            #[test]
+            fn reference() {
+                super::on_reference(super::scenarios::$scenario);
             }
         }
     )*};
