@@ -22,7 +22,10 @@ pub struct GroupLag {
 }
 
 /// Every group's lag on every topic it has committed offsets on. Queues of such a topic that
-/// the group never committed count from the queue's min offset (everything still there).
+/// the group never committed count from the queue's min offset (everything still there), and so
+/// do queues it committed a negative offset on: clients commit -1 for a queue they hold no
+/// offset for (the Go client does for its empty retry queue), which is no message consumed, not
+/// one message fewer than none.
 pub fn group_lags(ctx: &BrokerContext) -> Vec<GroupLag> {
     let mut out = Vec::new();
     for (key, committed) in ctx.offsets.snapshot() {
@@ -42,6 +45,7 @@ pub fn group_lags(ctx: &BrokerContext) -> Vec<GroupLag> {
                 let from = committed
                     .get(&q)
                     .copied()
+                    .filter(|offset| *offset >= 0)
                     .unwrap_or_else(|| ctx.store.min_offset(topic, q));
                 (q, (max - from).max(0))
             })

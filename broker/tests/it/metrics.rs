@@ -1,7 +1,7 @@
 //! The broker's HTTP endpoint over real sockets: `/metrics` reflects what producers and
-//! consumers did (counts, lag per group, latency histogram), `/readyz` turns ready once a
-//! NameServer took the registration, unknown paths are 404, and a client that never finishes
-//! its request does not stop others from scraping.
+//! consumers did (counts, lag per group, a commit of -1 counting as none, latency histogram),
+//! `/readyz` turns ready once a NameServer took the registration, unknown paths are 404, and a
+//! client that never finishes its request does not stop others from scraping.
 
 use std::{
     net::SocketAddr,
@@ -174,6 +174,30 @@ fn metrics_follow_traffic_and_lag() {
                 &format!(r#"rocketmq_group_diff{labels},group="MG",topic="Metered"}}"#)
             ),
             0.0
+        );
+
+        // A commit of -1, what a client sends for a queue it holds no offset for, counts as no
+        // commit: queue 1's 2 messages, not 3.
+        let commit = RemotingCommand::request(request::UPDATE_CONSUMER_OFFSET, 0)
+            .with_field("consumerGroup", "MG")
+            .with_field("topic", "Metered")
+            .with_field("queueId", 1)
+            .with_field("commitOffset", -1);
+        assert_eq!(call(&c, commit).await.code, response::SUCCESS);
+        let page = get(metrics, "/metrics").await.1;
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"apogee_consumer_lag{labels},group="MG",topic="Metered",queue="1"}}"#)
+            ),
+            2.0
+        );
+        assert_eq!(
+            sample(
+                &page,
+                &format!(r#"rocketmq_group_diff{labels},group="MG",topic="Metered"}}"#)
+            ),
+            2.0
         );
         node.shutdown().await.unwrap();
     });
