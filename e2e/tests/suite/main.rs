@@ -6,6 +6,7 @@ mod java_client;
 mod mqadmin;
 mod mqadmin_broker;
 mod mqadmin_runner;
+mod operator;
 mod prometheus;
 mod reference_store;
 mod rust_client;

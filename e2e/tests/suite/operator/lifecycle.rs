@@ -1,0 +1,196 @@
+//! Creation of each mode, NameServer scaling without broker restarts, deletion with and
+//! without deleteClaim. Several clusters share a namespace and an operator.
+
+use apogee_e2e::control_plane::ControlPlane;
+
+use super::harness::{
+    Operator, OperatorOptions, apply, broker_pods, items, json, kubectl, manifest, plane, runtime, wait_for,
+    wait_ready,
+};
+
+const MULTI_MASTER: &str = "    mode: MultiMaster
+    groups: 2
+    storage:
+      size: 1Gi
+";
+
+const MASTER_SLAVE: &str = "    mode: MasterSlave
+    groups: 1
+    replicasPerGroup: 2
+    replication: Sync
+    storage:
+      size: 1Gi
+      deleteClaim: true
+";
+
+fn owned_by_cluster(object: &serde_json::Value, cluster: &str) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["kind"] == "RocketMQCluster" && r["name"] == cluster && r["controller"] == true)
+        })
+}
+
+fn applied_by_operator(object: &serde_json::Value) -> bool {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|f| f["manager"] == "apogee-operator" && f["operation"] == "Apply")
+        })
+}
+
+fn check_objects(plane: &ControlPlane, ns: &str, cluster: &str, groups: u32) {
+    let mut names: Vec<(String, String)> = vec![
+        ("deployment".into(), format!("{cluster}-namesrv")),
+        ("service".into(), format!("{cluster}-namesrv")),
+        ("service".into(), format!("{cluster}-namesrv-hl")),
+        ("service".into(), format!("{cluster}-broker-hl")),
+        ("configmap".into(), format!("{cluster}-namesrv")),
+        ("pdb".into(), format!("{cluster}-namesrv")),
+    ];
+    for group in 0..groups {
+        for kind in ["statefulset", "configmap", "pdb"] {
+            names.push((kind.into(), format!("{cluster}-broker-{group}")));
+        }
+    }
+    for (kind, name) in names {
+        let object = json(plane, &["get", &kind, &name, "-n", ns, "--show-managed-fields"])
+            .unwrap_or_else(|| panic!("{kind} {name} was not created"));
+        assert!(
+            owned_by_cluster(&object, cluster),
+            "{kind} {name} lacks its owner reference"
+        );
+        assert!(
+            applied_by_operator(&object),
+            "{kind} {name} was not server-side applied"
+        );
+        if kind == "statefulset" {
+            assert_eq!(object["spec"]["updateStrategy"]["type"], "OnDelete", "{name}");
+        }
+    }
+}
+
+#[test]
+fn each_mode_becomes_ready_and_name_server_scaling_restarts_no_broker() {
+    let plane = plane();
+    let ns = plane.create_namespace("op-modes").expect("namespace");
+    let rt = runtime();
+    let operator = Operator::start(&rt, plane, &ns, OperatorOptions::default());
+    apply(plane, &manifest(&ns, "mm", MULTI_MASTER, 2, ""));
+    apply(plane, &manifest(&ns, "ms", MASTER_SLAVE, 1, ""));
+    let mm = wait_ready(plane, &ns, "mm");
+    let ms = wait_ready(plane, &ns, "ms");
+    check_objects(plane, &ns, "mm", 2);
+    check_objects(plane, &ns, "ms", 1);
+    assert_eq!(mm["status"]["phase"], "Ready");
+    assert_eq!(
+        ms["status"]["groups"][0]["pods"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(ms["status"]["groups"][0]["pods"][0]["role"], "Master");
+    assert_eq!(ms["status"]["groups"][0]["pods"][1]["role"], "Slave");
+    let finalizers = &mm["metadata"]["finalizers"];
+    assert!(
+        finalizers
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "rocketmq.apogee.dev/cleanup")),
+        "{finalizers}"
+    );
+
+    // Three NameServers instead of two: the Deployment grows, no broker pod is replaced.
+    let before = broker_pods(plane, &ns, "mm");
+    assert_eq!(before.len(), 2, "{before:?}");
+    kubectl(
+        plane,
+        &[
+            "patch",
+            "rocketmqcluster",
+            "mm",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"nameServer":{"replicas":3}}}"#,
+        ],
+    );
+    let status = wait_ready(plane, &ns, "mm");
+    assert_eq!(status["status"]["nameServer"]["ready"], 3);
+    let deployment = json(plane, &["get", "deployment", "mm-namesrv", "-n", &ns]).expect("deployment");
+    assert_eq!(deployment["status"]["readyReplicas"], 3);
+    assert_eq!(
+        broker_pods(plane, &ns, "mm"),
+        before,
+        "scaling NameServers restarted a broker"
+    );
+    operator.stop(&rt);
+}
+
+#[test]
+fn deletion_removes_children_and_claims_only_with_delete_claim() {
+    let plane = plane();
+    let ns = plane.create_namespace("op-delete").expect("namespace");
+    let rt = runtime();
+    let operator = Operator::start(&rt, plane, &ns, OperatorOptions::default());
+    let keep = "    mode: MultiMaster
+    groups: 1
+    storage:
+      size: 1Gi
+";
+    apply(plane, &manifest(&ns, "keep", keep, 1, ""));
+    apply(plane, &manifest(&ns, "drop", MASTER_SLAVE, 1, ""));
+    wait_ready(plane, &ns, "keep");
+    wait_ready(plane, &ns, "drop");
+    let claims = |cluster: &str| {
+        let selector = format!("app.kubernetes.io/instance={cluster}");
+        let list = json(plane, &["get", "pvc", "-n", &ns, "-l", &selector]).unwrap_or_default();
+        items(&list)
+            .iter()
+            .filter(|claim| claim["metadata"]["deletionTimestamp"].is_null())
+            .filter_map(|claim| claim["metadata"]["name"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(claims("keep"), vec!["store-keep-broker-0-0".to_owned()]);
+    assert_eq!(claims("drop").len(), 2);
+
+    kubectl(
+        plane,
+        &[
+            "delete",
+            "rocketmqcluster",
+            "keep",
+            "drop",
+            "-n",
+            &ns,
+            "--timeout=120s",
+        ],
+    );
+    // The garbage collector removes what the clusters owned.
+    wait_for(plane, "the clusters' StatefulSets and Deployments to go", || {
+        let sets = json(
+            plane,
+            &[
+                "get",
+                "statefulsets,deployments,services,configmaps,pdb",
+                "-n",
+                &ns,
+                "-l",
+                "app.kubernetes.io/managed-by=apogee-operator",
+            ],
+        )?;
+        items(&sets).is_empty().then_some(())
+    });
+    wait_for(plane, "drop's claims to be deleted", || {
+        claims("drop").is_empty().then_some(())
+    });
+    assert_eq!(
+        claims("keep"),
+        vec!["store-keep-broker-0-0".to_owned()],
+        "a claim without deleteClaim must be kept"
+    );
+    let events = super::harness::events(plane, &ns, &["VolumesKept", "VolumesDeleted"]);
+    assert_eq!(events.len(), 2, "{events:?}");
+    operator.stop(&rt);
+}
