@@ -8,6 +8,7 @@
 //! Run just these: `cargo test -p apogee-e2e --test suite operator -- --nocapture`.
 
 mod harness;
+mod leader;
 mod lifecycle;
 mod pause;
 mod rollout;
