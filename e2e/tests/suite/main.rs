@@ -2,6 +2,7 @@
 
 mod control_plane;
 mod go_client;
+mod helm_chart;
 mod java_client;
 mod mqadmin;
 mod mqadmin_broker;
