@@ -6,6 +6,7 @@
 //! desired      RocketMQCluster ─▶ Deployment, StatefulSets, Services, ConfigMaps, PDBs (pure)
 //! status       RocketMQCluster + observed pods ─▶ RocketMQClusterStatus (pure)
 //! rollout      which broker pod restarts next, and when a step is done (pure)
+//! storage      volume sizes and PVC growth (pure)
 //! controller   the reconciler: apply, observe, restart, status, finalizer, events
 //! broker_admin the brokers' admin API (read-only before a master restarts)
 //! leader       Lease-based leader election
@@ -24,6 +25,7 @@ pub mod ports;
 pub mod rollout;
 pub mod run;
 pub mod status;
+pub mod storage;
 pub mod types;
 pub mod yaml;
 

@@ -52,6 +52,26 @@ where
         ))
 }
 
+/// A StatefulSet's `volumeClaimTemplates` cannot change once it exists (the API server
+/// refuses the whole update), so an existing set keeps its own; a larger `storage.size`
+/// reaches the volumes by resizing their PVCs instead (see `volumes`).
+async fn keep_claim_templates(
+    client: &Client,
+    namespace: &str,
+    mut set: StatefulSet,
+) -> Result<StatefulSet, ControllerError> {
+    let name = set.metadata.name.clone().unwrap_or_default();
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    let live = api
+        .get_opt(&name)
+        .await
+        .map_err(ControllerError::api("get", "StatefulSet", name))?;
+    if let (Some(live), Some(spec)) = (live.and_then(|l| l.spec), set.spec.as_mut()) {
+        spec.volume_claim_templates = live.volume_claim_templates;
+    }
+    Ok(set)
+}
+
 /// Applies every object of `desired` in `namespace`.
 pub async fn apply_all(
     client: &Client,
@@ -68,7 +88,8 @@ pub async fn apply_all(
                 name_server = Some(apply_one::<Deployment>(client, namespace, &o).await?)
             }
             Object::StatefulSet(o) => {
-                broker_groups.push(apply_one::<StatefulSet>(client, namespace, &o).await?)
+                let o = keep_claim_templates(client, namespace, o).await?;
+                broker_groups.push(apply_one::<StatefulSet>(client, namespace, &o).await?);
             }
             Object::PodDisruptionBudget(o) => {
                 drop(apply_one::<PodDisruptionBudget>(client, namespace, &o).await?)

@@ -8,6 +8,7 @@
 //! observe.rs      broker pods, NameServer readiness, StatefulSet revisions
 //! restart.rs      ordered broker restarts (the I/O half of crate::rollout)
 //! status_patch.rs status merge patch, only when changed
+//! volumes.rs      PVC growth, or a Warning when the StorageClass cannot expand
 //! finalizer.rs    deletion: broker PVCs deleted or kept per deleteClaim
 //! events.rs       Events on the cluster
 //! context.rs      what reconciles share; backoff per cluster
@@ -22,6 +23,7 @@ mod observe;
 mod reconcile;
 mod restart;
 mod status_patch;
+mod volumes;
 
 use std::{future::Future, sync::Arc};
 

@@ -3,7 +3,7 @@
 //! ```text
 //! finalizer (deletion → cleanup) ─▶ paused? observe only, status ReconciliationPaused
 //!   ─▶ render (desired::build; a render error goes to status, not to the error policy)
-//!   ─▶ server-side apply in order ─▶ observe pods ─▶ one restart step
+//!   ─▶ server-side apply in order ─▶ grow PVCs (or warn) ─▶ observe pods ─▶ one restart step
 //!   ─▶ status (status::derive), patched only when changed ─▶ requeue soon while busy
 //! ```
 
@@ -23,7 +23,7 @@ use super::{
     context::Context,
     error::ControllerError,
     finalizer::{FINALIZER, cleanup},
-    observe, restart, status_patch,
+    observe, restart, status_patch, volumes,
 };
 use crate::{
     desired::{self, Names},
@@ -139,6 +139,7 @@ async fn reconcile_live(ctx: &Context, cluster: &RocketMQCluster) -> Result<Acti
         }
     };
     let applied = apply::apply_all(&ctx.client, namespace, &objects).await?;
+    let warnings = volumes::grow(ctx, cluster, &names).await?;
     let pods = observe::broker_pods(&ctx.client, &names).await?;
     let scene = restart::Scene {
         cluster,
@@ -155,7 +156,7 @@ async fn reconcile_live(ctx: &Context, cluster: &RocketMQCluster) -> Result<Acti
     let outcome = Outcome {
         rendered: Ok(&objects.broker_config_hashes),
         paused: false,
-        warnings: &[],
+        warnings: &warnings,
     };
     let mut status: RocketMQClusterStatus = status::derive(cluster, observation, outcome, &now);
     status.restart = restart;

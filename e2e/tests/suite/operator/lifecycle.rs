@@ -194,3 +194,51 @@ fn deletion_removes_children_and_claims_only_with_delete_claim() {
     assert_eq!(events.len(), 2, "{events:?}");
     operator.stop(&rt);
 }
+
+#[test]
+fn a_larger_size_on_a_class_without_expansion_is_a_warning_not_a_failure() {
+    let plane = plane();
+    let ns = plane.create_namespace("op-grow").expect("namespace");
+    let rt = runtime();
+    let operator = Operator::start(&rt, plane, &ns, OperatorOptions::default());
+    let one_group = "    mode: MultiMaster
+    groups: 1
+    storage:
+      size: 1Gi
+";
+    apply(plane, &manifest(&ns, "grow", one_group, 1, ""));
+    wait_ready(plane, &ns, "grow");
+    kubectl(
+        plane,
+        &[
+            "patch",
+            "rocketmqcluster",
+            "grow",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"broker":{"storage":{"size":"2Gi"}}}}"#,
+        ],
+    );
+    // kwok-volume, the default class, does not allow expansion. The rest of the cluster is
+    // still reconciled (the StatefulSet keeps its claim template), so it stays Ready.
+    let object = wait_ready(plane, &ns, "grow");
+    let warning = super::harness::condition(&object, "Warning").expect("Warning condition");
+    assert_eq!(warning["status"], "True", "{warning}");
+    assert_eq!(warning["reason"], "StorageNotExpandable", "{warning}");
+    assert!(
+        warning["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kwok-volume")),
+        "{warning}"
+    );
+    let claim = json(plane, &["get", "pvc", "store-grow-broker-0-0", "-n", &ns]).expect("claim");
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "1Gi");
+    let set = json(plane, &["get", "statefulset", "grow-broker-0", "-n", &ns]).expect("set");
+    assert_eq!(
+        set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "1Gi"
+    );
+    operator.stop(&rt);
+}
