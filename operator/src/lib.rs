@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod ports;
 pub mod rollout;
 pub mod run;
+pub mod scale_down;
 pub mod status;
 pub mod storage;
 pub mod types;

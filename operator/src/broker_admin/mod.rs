@@ -1,12 +1,14 @@
 //! The broker's admin API, as the operator uses it during restarts: write permission on and
 //! off (UPDATE_BROKER_CONFIG, code 25, `brokerPermission` in the body as properties text)
-//! and the CommitLog end offset (GET_BROKER_RUNTIME_INFO, code 28), over the broker crate's
-//! own remoting client.
+//! the CommitLog end offset (GET_BROKER_RUNTIME_INFO, code 28) and, before a group is
+//! removed, its consumer lag (GET_ALL_CONSUMER_OFFSET 43, GET_CONSUME_STATS 208), over the
+//! broker crate's own remoting client.
 //!
 //! Which address a pod answers on is [`addresses`]' business: its DNS name in the cluster,
 //! or a map (tests run real brokers on loopback for pods that run no process).
 
 pub mod addresses;
+pub mod consume_lag;
 
 use std::{sync::Arc, time::Duration};
 
@@ -149,5 +151,32 @@ impl BrokerAdmin {
             .get("commitLogMaxOffset")
             .and_then(|offset| offset.parse().ok())
             .ok_or_else(bad)
+    }
+
+    /// Messages on the broker no consumer group has consumed yet (every group with committed
+    /// offsets, every topic it consumes).
+    pub async fn consumer_lag(&self, pod: &PodAddress<'_>) -> Result<i64, AdminError> {
+        let code = request::GET_ALL_CONSUMER_OFFSET;
+        let answer = self.call(pod, RemotingCommand::request(code, 0)).await?;
+        let groups = consume_lag::groups(&answer.body).ok_or_else(|| AdminError::BadAnswer {
+            pod: pod.pod.to_owned(),
+            code,
+            what: "offsetTable",
+        })?;
+        let mut total = 0i64;
+        for group in groups {
+            let code = request::GET_CONSUME_STATS;
+            let request = RemotingCommand::request(code, 0).with_field("consumerGroup", &group);
+            let answer = self.call(pod, request).await?;
+            let lag = consume_lag::lag(&String::from_utf8_lossy(&answer.body)).ok_or_else(|| {
+                AdminError::BadAnswer {
+                    pod: pod.pod.to_owned(),
+                    code,
+                    what: "brokerOffset and consumerOffset",
+                }
+            })?;
+            total = total.saturating_add(lag);
+        }
+        Ok(total)
     }
 }

@@ -4,8 +4,10 @@
 //! finalizer (deletion → cleanup) ─▶ paused? observe only, status ReconciliationPaused
 //!   ─▶ render (desired::build; a render error goes to status, not to the error policy)
 //!   ─▶ server-side apply in order ─▶ grow PVCs (or warn) ─▶ observe pods ─▶ one restart step
-//!   ─▶ status (status::derive), patched only when changed ─▶ requeue soon while busy
+//!   ─▶ one scale-down step (groups above spec.broker.groups; not during a restart) ─▶ status (status::derive), patched only when changed ─▶ requeue soon while busy
 //! ```
+
+mod scale_down;
 
 use std::{sync::Arc, time::Instant};
 
@@ -149,6 +151,17 @@ async fn reconcile_live(ctx: &Context, cluster: &RocketMQCluster) -> Result<Acti
         pods: &pods,
     };
     let restart = restart::advance(ctx, &scene).await?;
+    // One disruption at a time: a group is removed only while no pod restarts.
+    let scale_down = if restart.is_none() {
+        let scene = scale_down::Scene {
+            cluster,
+            names: &names,
+            pods: &pods,
+        };
+        scale_down::advance(ctx, &scene).await?
+    } else {
+        cluster.status.as_ref().and_then(|s| s.scale_down.clone())
+    };
     let observation = Observation {
         name_server_ready: observe::name_server_ready(&applied),
         broker_pods: &pods,
@@ -160,8 +173,11 @@ async fn reconcile_live(ctx: &Context, cluster: &RocketMQCluster) -> Result<Acti
     };
     let mut status: RocketMQClusterStatus = status::derive(cluster, observation, outcome, &now);
     status.restart = restart;
+    status.scale_down = scale_down;
     status_patch::write(ctx, cluster, &status).await?;
-    let busy = status.restart.is_some() || status.phase != Some(crate::types::Phase::Ready);
+    let busy = status.restart.is_some()
+        || status.scale_down.is_some()
+        || status.phase != Some(crate::types::Phase::Ready);
     Ok(Action::requeue(if busy {
         ctx.requeue.busy
     } else {

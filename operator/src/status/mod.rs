@@ -78,6 +78,7 @@ pub fn derive(
         groups,
         // The reconciler's to change: derivation only carries it over.
         restart: previous.restart,
+        scale_down: previous.scale_down,
     }
 }
 

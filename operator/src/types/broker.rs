@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{PodOptions, StorageSpec, schema, validation};
+use super::{PodOptions, ScaleDownPolicy, StorageSpec, schema, validation};
 
 /// The brokers: `groups` broker groups (RocketMQ's `brokerName`), each a StatefulSet whose
 /// pod 0 is the master and, in MasterSlave mode, whose other pods are its slaves.
@@ -53,6 +53,12 @@ pub struct BrokerSpec {
     /// Scheduling and metadata of the broker pods.
     #[serde(default)]
     pub pod: PodOptions,
+    /// Lowering `groups` removes the highest groups one at a time: each is made read-only,
+    /// drained, then its StatefulSet goes (its volume claims stay unless deleteClaim).
+    /// `Block` (the default) waits until consumers have read everything on it; `Force`
+    /// waits at most the operator's drain timeout.
+    #[serde(default)]
+    pub scale_down_policy: ScaleDownPolicy,
 }
 
 fn one() -> i32 {

@@ -11,6 +11,7 @@ mod metrics;
 mod name_server;
 mod pod;
 mod restart;
+mod scale_down;
 mod schema;
 mod status;
 mod storage;
@@ -22,6 +23,7 @@ pub use metrics::MetricsSpec;
 pub use name_server::NameServerSpec;
 pub use pod::PodOptions;
 pub use restart::{PodRestartStatus, RestartStep};
+pub use scale_down::{ScaleDownPolicy, ScaleDownStatus, ScaleDownStep};
 pub use status::{
     BrokerGroupStatus, BrokerPodStatus, BrokerRoleName, ConditionType, NameServerStatus, Phase,
     RocketMQClusterStatus,

@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{PodRestartStatus, schema};
+use super::{PodRestartStatus, ScaleDownStatus, schema};
 
 /// What the operator last observed of the cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -34,6 +34,9 @@ pub struct RocketMQClusterStatus {
     /// The broker pod the operator is restarting now (one at a time), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<PodRestartStatus>,
+    /// The broker group the operator is removing now (after `groups` went down), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScaleDownStatus>,
 }
 
 /// The NameServers' readiness and where clients reach them.
