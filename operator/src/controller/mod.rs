@@ -25,7 +25,7 @@ mod restart;
 mod status_patch;
 mod volumes;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::{StreamExt, future::join_all};
 use k8s_openapi::api::{
@@ -35,7 +35,11 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client,
-    runtime::{Controller, reflector::ObjectRef, watcher},
+    runtime::{
+        Controller,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
 };
 
 pub use context::{Context, FIELD_MANAGER, Requeue};
@@ -112,6 +116,7 @@ pub async fn run(
                 Some(ObjectRef::<RocketMQCluster>::new(&cluster).within(namespace))
             })
             .graceful_shutdown_on(shutdown.clone());
+        // Read before `run`, this is the store the controller's own reflector fills.
         stores.push(controller.store());
         loops.push(
             controller
@@ -124,10 +129,50 @@ pub async fn run(
         );
     }
     tokio::spawn(async move {
-        for store in stores {
-            let _ = store.wait_until_ready().await;
+        tokio::select! {
+            () = all_listed(stores) => synced(),
+            () = shutdown => {}
         }
-        synced();
     });
     join_all(loops).await;
+}
+
+/// How often [`all_listed`] looks at a store again.
+const LISTED_RECHECK: Duration = Duration::from_millis(100);
+
+/// Resolves once every store has had its first list (or its reflector is gone).
+///
+/// `Store::wait_until_ready` alone does not do: it waits on a one-shot channel that keeps
+/// a single waker, and the controller's runner waits on the same store, so whichever of the
+/// two polled first is never woken. A fresh wait sees a sent value at once, woken or not,
+/// so each store is waited on afresh every [`LISTED_RECHECK`].
+async fn all_listed(stores: Vec<Store<RocketMQCluster>>) {
+    for store in stores {
+        while tokio::time::timeout(LISTED_RECHECK, store.wait_until_ready())
+            .await
+            .is_err()
+        {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector;
+
+    use super::*;
+
+    /// What the controller's runner does: wait on the store from another task, after us.
+    #[tokio::test]
+    async fn all_listed_resolves_though_the_runner_waits_on_the_same_store() {
+        let (store, mut writer) = reflector::store::<RocketMQCluster>();
+        let listed = tokio::spawn(all_listed(vec![store.clone()]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let runner = tokio::spawn(async move { store.wait_until_ready().await.is_ok() });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let runner = tokio::time::timeout(Duration::from_secs(10), runner).await;
+        assert!(matches!(runner, Ok(Ok(true))), "the runner's wait: {runner:?}");
+        let listed = tokio::time::timeout(Duration::from_secs(10), listed).await;
+        assert!(listed.is_ok(), "all_listed never saw the first list");
+    }
 }
