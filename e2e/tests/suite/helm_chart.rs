@@ -11,11 +11,15 @@
 //!   dry-run, `helm install` (the Deployment becomes available on kwok's nodes), RBAC checked by
 //!   acting as the operator's ServiceAccount, every example applied through the CRD's
 //!   admission rules, `helm upgrade`, and `helm uninstall` leaving only what
-//!   docs/operations.md lists. The example clusters are not waited for to become Ready: that
-//!   needs the operator's reconciler running, which these tests do not run.
+//!   docs/operations.md lists;
+//! - `reconcile`: after `helm install`, the real `apogee-operator` binary run as a child
+//!   process with the chart Deployment's arguments and the chart ServiceAccount's token: it
+//!   leads, `/readyz` answers 200, every example becomes Ready and its children are
+//!   garbage-collected on deletion.
 
 mod install;
 mod metric_names;
+mod reconcile;
 mod render;
 mod rules;
 
