@@ -8,7 +8,7 @@
 //! docs/operations.md says.
 //!
 //! The operator itself does not run here (kwok's pods run nothing), so the example clusters
-//! are only admitted, not reconciled; and the monitoring objects are not dry-run, since the
+//! are only admitted, not reconciled (`reconcile.rs` runs the binary and waits for Ready); and the monitoring objects are not dry-run, since the
 //! control plane has no prometheus-operator CRDs (`render` and `rules` cover them).
 
 use std::{
