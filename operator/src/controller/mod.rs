@@ -25,9 +25,9 @@ mod restart;
 mod status_patch;
 mod volumes;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
-use futures::{StreamExt, future::join_all};
+use futures::{Stream, StreamExt, future::join_all};
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
     core::v1::{ConfigMap, Pod, Service},
@@ -36,11 +36,12 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client,
     runtime::{
-        Controller,
-        reflector::{ObjectRef, Store},
+        Controller, WatchStreamExt,
+        reflector::{self, ObjectRef, store::Writer},
         watcher,
     },
 };
+use tokio::sync::watch;
 
 pub use context::{Context, FIELD_MANAGER, Requeue};
 pub use error::ControllerError;
@@ -99,11 +100,15 @@ pub async fn run(
     // Only what this operator made: its label is on every object and pod it creates.
     let managed = format!("{}={}", labels::MANAGED_BY, labels::OPERATOR);
     let owned = || watcher::Config::default().labels(&managed);
-    let mut stores = Vec::new();
+    let mut listed_watches = Vec::new();
     let mut loops = Vec::new();
     for namespace in &namespaces {
         let ns = namespace.as_deref();
-        let controller = Controller::new(api::<RocketMQCluster>(&client, ns), watcher::Config::default())
+        let (reader, writer) = reflector::store();
+        let (listed, listed_rx) = watch::channel(false);
+        let events =
+            watcher(api::<RocketMQCluster>(&client, ns), watcher::Config::default()).default_backoff();
+        let controller = Controller::for_stream(cluster_triggers(events, writer, listed), reader)
             .owns(api::<Deployment>(&client, ns), owned())
             .owns(api::<StatefulSet>(&client, ns), owned())
             .owns(api::<Service>(&client, ns), owned())
@@ -116,8 +121,7 @@ pub async fn run(
                 Some(ObjectRef::<RocketMQCluster>::new(&cluster).within(namespace))
             })
             .graceful_shutdown_on(shutdown.clone());
-        // Read before `run`, this is the store the controller's own reflector fills.
-        stores.push(controller.store());
+        listed_watches.push(listed_rx);
         loops.push(
             controller
                 .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
@@ -130,49 +134,97 @@ pub async fn run(
     }
     tokio::spawn(async move {
         tokio::select! {
-            () = all_listed(stores) => synced(),
+            () = all_listed(listed_watches) => synced(),
             () = shutdown => {}
         }
     });
     join_all(loops).await;
 }
 
-/// How often [`all_listed`] looks at a store again.
-const LISTED_RECHECK: Duration = Duration::from_millis(100);
-
-/// Resolves once every store has had its first list (or its reflector is gone).
+/// The clusters' watch events, reflected into `writer` (the controller's store) and turned
+/// into reconcile triggers; `listed` turns true once the first list is in the store.
 ///
-/// `Store::wait_until_ready` alone does not do: it waits on a one-shot channel that keeps
-/// a single waker, and the controller's runner waits on the same store, so whichever of the
-/// two polled first is never woken. A fresh wait sees a sent value at once, woken or not,
-/// so each store is waited on afresh every [`LISTED_RECHECK`].
-async fn all_listed(stores: Vec<Store<RocketMQCluster>>) {
-    for store in stores {
-        while tokio::time::timeout(LISTED_RECHECK, store.wait_until_ready())
-            .await
-            .is_err()
-        {}
+/// Readiness is taken from the stream itself rather than from `Store::wait_until_ready`: that
+/// waits on a one-shot channel that remembers a single waker, and the controller's runner
+/// already waits on it, so a second waiter would leave one of the two asleep.
+fn cluster_triggers(
+    events: impl Stream<Item = watcher::Result<watcher::Event<RocketMQCluster>>> + Send + 'static,
+    writer: Writer<RocketMQCluster>,
+    listed: watch::Sender<bool>,
+) -> impl Stream<Item = watcher::Result<RocketMQCluster>> + Send + 'static {
+    events
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                listed.send_replace(true);
+            }
+        })
+        .applied_objects()
+}
+
+/// Resolves once every watch has had its first list (or its stream is gone).
+async fn all_listed(watches: Vec<watch::Receiver<bool>>) {
+    for mut listed in watches {
+        // An error means the stream was dropped (shutdown): nothing left to wait for.
+        let _ = listed.wait_for(|listed| *listed).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use kube::runtime::reflector;
+    use std::time::Duration;
+
+    use futures::channel::mpsc;
 
     use super::*;
+    use crate::types::RocketMQClusterSpec;
 
-    /// What the controller's runner does: wait on the store from another task, after us.
+    fn cluster(name: &str) -> RocketMQCluster {
+        let spec: RocketMQClusterSpec = serde_json::from_value(serde_json::json!({
+            "image": "apogee:0.1.0",
+            "broker": {"mode": "MultiMaster", "groups": 1, "storage": {"size": "1Gi"}},
+        }))
+        .expect("a valid spec");
+        let mut cluster = RocketMQCluster::new(name, spec);
+        cluster.metadata.namespace = Some("mq".into());
+        cluster
+    }
+
+    /// Both the controller's runner (waiting on the store) and the readiness task (waiting
+    /// on `listed`) wake when the first list completes, both having waited before it.
     #[tokio::test]
-    async fn all_listed_resolves_though_the_runner_waits_on_the_same_store() {
-        let (store, mut writer) = reflector::store::<RocketMQCluster>();
-        let listed = tokio::spawn(all_listed(vec![store.clone()]));
+    async fn the_first_list_wakes_the_runner_and_readiness_alike() {
+        let (reader, writer) = reflector::store::<RocketMQCluster>();
+        let (listed, listed_rx) = watch::channel(false);
+        let (events, source) = mpsc::unbounded();
+        let mut triggers = Box::pin(cluster_triggers(source, writer, listed));
+        let mut ready = tokio::spawn(all_listed(vec![listed_rx]));
+        let mut runner = tokio::spawn(async move { reader.wait_until_ready().await.is_ok() });
+        for event in [watcher::Event::Init, watcher::Event::InitApply(cluster("a"))] {
+            events.unbounded_send(Ok(event)).expect("stream open");
+        }
+        let first = tokio::time::timeout(Duration::from_secs(10), triggers.next()).await;
+        let first = first.expect("a trigger").expect("stream open").expect("no error");
+        assert_eq!(first.metadata.name.as_deref(), Some("a"));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let runner = tokio::spawn(async move { store.wait_until_ready().await.is_ok() });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        writer.apply_watcher_event(&watcher::Event::InitDone);
-        let runner = tokio::time::timeout(Duration::from_secs(10), runner).await;
+        assert!(
+            !runner.is_finished(),
+            "the list is not done: the runner still waits"
+        );
+        assert!(
+            !ready.is_finished(),
+            "the list is not done: readiness still waits"
+        );
+
+        events
+            .unbounded_send(Ok(watcher::Event::InitDone))
+            .expect("stream open");
+        // Polling the stream handles InitDone, which triggers no reconcile itself.
+        let next = tokio::time::timeout(Duration::from_millis(100), triggers.next()).await;
+        assert!(next.is_err(), "InitDone triggers nothing: {next:?}");
+        let runner = tokio::time::timeout(Duration::from_secs(10), &mut runner).await;
         assert!(matches!(runner, Ok(Ok(true))), "the runner's wait: {runner:?}");
-        let listed = tokio::time::timeout(Duration::from_secs(10), listed).await;
-        assert!(listed.is_ok(), "all_listed never saw the first list");
+        let ready = tokio::time::timeout(Duration::from_secs(10), &mut ready).await;
+        assert!(matches!(ready, Ok(Ok(()))), "readiness never saw the first list");
     }
 }
