@@ -37,10 +37,20 @@ RUN cargo build --release --locked -p apogee-broker -p apogee-operator --bin apo
 
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
+# Where and from what the image was built: pass them from CI, e.g.
+#   --build-arg VCS_REF=$(git rev-parse HEAD) --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The defaults say "not given" (BUILD_DATE as the epoch, so the label stays RFC 3339) and keep
+# a build without them reproducible; VCS_URL defaults to the workspace's `repository`.
+ARG VCS_URL=https://example.invalid/apogee
+ARG VCS_REF=unknown
+ARG BUILD_DATE=1970-01-01T00:00:00Z
 LABEL org.opencontainers.image.title="apogee" \
       org.opencontainers.image.description="RocketMQ-compatible NameServer, Broker and Kubernetes operator" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${VCS_URL}" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.created="${BUILD_DATE}"
 COPY --from=build /src/target/release/apogee /usr/local/bin/apogee
 COPY --from=build /src/target/release/apogee-operator /usr/local/bin/apogee-operator
 # distroless' nonroot user (uid 65532); the store lives on the volume mounted at /data.

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     config::BrokerRole,
     protocol::{RemotingCommand, code::request, code::response as codes},
-    remoting::{Connection, Handler},
+    remoting::{Connection, Handler, request_log},
     replication::acks::Replicated,
 };
 
@@ -198,8 +198,10 @@ impl BrokerHandler {
         };
         let mut reply = pull::handle(req, pull_ctx, subscription).await;
         if reply.code == codes::SUCCESS {
-            ctx.stats
-                .record_get(&group, count_records(&reply.body), reply.body.len() as u64);
+            // A successful pull parsed its header, so the topic is there and is a known one.
+            let topic = req.field("topic").unwrap_or_default();
+            let (messages, bytes) = (count_records(&reply.body), reply.body.len() as u64);
+            ctx.stats.record_get(&group, topic, messages, bytes);
             if let Some(slave) = self.slow_consumer_goes_to(&group, &reply.body) {
                 reply = reply.with_field("suggestWhichBrokerId", slave);
             }
@@ -245,31 +247,10 @@ fn count_records(body: &[u8]) -> u64 {
     count
 }
 
-/// Response codes worth one log line: the request failed for a reason the client should know.
-fn is_failure(code: i32) -> bool {
-    !matches!(
-        code,
-        codes::SUCCESS
-            | codes::PULL_NOT_FOUND
-            | codes::PULL_RETRY_IMMEDIATELY
-            | codes::PULL_OFFSET_MOVED
-            | codes::QUERY_NOT_FOUND
-            | codes::CONSUMER_NOT_ONLINE
-    )
-}
-
 impl Handler for BrokerHandler {
     async fn handle(&self, connection: Arc<Connection>, req: RemotingCommand) -> Option<RemotingCommand> {
         let reply = self.dispatch(&connection, &req).await;
-        if is_failure(reply.code) {
-            tracing::info!(
-                client = %connection.peer(),
-                request = req.code,
-                code = reply.code,
-                remark = reply.remark.as_deref().unwrap_or(""),
-                "request failed"
-            );
-        }
+        request_log::log_failure(connection.peer(), &req, &reply);
         (!req.is_oneway()).then_some(reply)
     }
 

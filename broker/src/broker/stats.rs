@@ -1,5 +1,10 @@
 //! Message counters and their rates: totals for GET_BROKER_RUNTIME_INFO (put/get totals, TPS
-//! over 10 s / 1 min / 10 min) and per topic and per group, for topic and consume stats.
+//! over 10 s / 1 min / 10 min), per topic and per group for topic and consume stats, and per
+//! group and topic for the metrics page (rocketmq-exporter's `rocketmq_consumer_tps` has both).
+//!
+//! Keys are the topics and groups that carried traffic (a send or pull only counts once it
+//! succeeded, so only topics and groups the broker knows get a key); they are kept until the
+//! process stops, which bounds the metrics page by the topics and groups ever used.
 //!
 //! Counting is one atomic add on the hot path; a sampler task snapshots every counter each
 //! second, and rates are differences between the newest sample and one a window back.
@@ -38,6 +43,12 @@ impl Counter {
 
     fn samples(&self) -> MutexGuard<'_, VecDeque<(Instant, u64)>> {
         self.samples.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A first sample of 0 at `at`, for a counter created after the sampler last ran: without
+    /// it the first sample would already hold the first events and no rate would include them.
+    fn seed(&self, at: Instant) {
+        self.samples().push_back((at, 0));
     }
 
     /// Records the current total at `now`.
@@ -82,7 +93,7 @@ pub fn tps_triplet(counter: &Counter) -> String {
     )
 }
 
-/// Messages and bytes of one topic (in) or one group (out).
+/// Messages and bytes of one topic (in) or one group, or group and topic (out).
 #[derive(Debug, Default)]
 pub struct Flow {
     /// Messages.
@@ -90,6 +101,26 @@ pub struct Flow {
     /// Message bytes.
     pub bytes: Counter,
 }
+
+impl Flow {
+    /// A flow that starts at 0 at the sampler's last run, when there was one.
+    fn starting_at(seed: Option<Instant>) -> Self {
+        let flow = Self::default();
+        if let Some(at) = seed {
+            flow.messages.seed(at);
+            flow.bytes.seed(at);
+        }
+        flow
+    }
+
+    fn sample(&self, now: Instant) {
+        self.messages.sample(now);
+        self.bytes.sample(now);
+    }
+}
+
+/// Flows by one key.
+type Flows = Mutex<HashMap<String, Arc<Flow>>>;
 
 /// The broker's counters.
 #[derive(Debug, Default)]
@@ -106,8 +137,12 @@ pub struct BrokerStats {
     pub put_latency: Latency,
     /// Pulls being answered or held (long polling) right now.
     pub pulls_in_flight: AtomicI64,
-    topics: Mutex<HashMap<String, Arc<Flow>>>,
-    groups: Mutex<HashMap<String, Arc<Flow>>>,
+    topics: Flows,
+    groups: Flows,
+    /// Group → topic → what the group pulled from the topic.
+    group_topics: Mutex<HashMap<String, HashMap<String, Arc<Flow>>>>,
+    /// When the sampler last ran (new flows start from it).
+    sampled_at: Mutex<Option<Instant>>,
     day: Mutex<DayTotals>,
 }
 
@@ -126,41 +161,64 @@ pub struct DayTotals {
     pub get_today_morning: u64,
 }
 
-fn entry(map: &Mutex<HashMap<String, Arc<Flow>>>, key: &str) -> Arc<Flow> {
-    let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn entry(map: &mut HashMap<String, Arc<Flow>>, key: &str, seed: Option<Instant>) -> Arc<Flow> {
     if let Some(found) = map.get(key) {
         return found.clone();
     }
-    map.entry(key.to_owned()).or_default().clone()
+    let flow = Arc::new(Flow::starting_at(seed));
+    map.insert(key.to_owned(), flow.clone());
+    flow
 }
 
 impl BrokerStats {
+    fn seed(&self) -> Option<Instant> {
+        *lock(&self.sampled_at)
+    }
+
+    fn flow(&self, map: &Flows, key: &str) -> Arc<Flow> {
+        let seed = self.seed();
+        entry(&mut lock(map), key, seed)
+    }
+
     /// Counts `messages` stored in `topic`.
     pub fn record_put(&self, topic: &str, messages: u64, bytes: u64) {
         self.put_messages.add(messages);
         self.put_bytes.add(bytes);
-        let flow = entry(&self.topics, topic);
+        let flow = self.flow(&self.topics, topic);
         flow.messages.add(messages);
         flow.bytes.add(bytes);
     }
 
-    /// Counts `messages` pulled by `group`.
-    pub fn record_get(&self, group: &str, messages: u64, bytes: u64) {
+    /// Counts `messages` pulled by `group` from `topic`.
+    pub fn record_get(&self, group: &str, topic: &str, messages: u64, bytes: u64) {
         self.got_messages.add(messages);
         self.got_bytes.add(bytes);
-        let flow = entry(&self.groups, group);
-        flow.messages.add(messages);
-        flow.bytes.add(bytes);
+        let seed = self.seed();
+        let by_topic = {
+            let mut groups = lock(&self.group_topics);
+            match groups.get_mut(group) {
+                Some(topics) => entry(topics, topic, seed),
+                None => entry(groups.entry(group.to_owned()).or_default(), topic, seed),
+            }
+        };
+        for flow in [self.flow(&self.groups, group), by_topic] {
+            flow.messages.add(messages);
+            flow.bytes.add(bytes);
+        }
     }
 
     /// What was stored in a topic.
     pub fn topic(&self, topic: &str) -> Arc<Flow> {
-        entry(&self.topics, topic)
+        self.flow(&self.topics, topic)
     }
 
-    /// What a group pulled.
+    /// What a group pulled, from every topic.
     pub fn group(&self, group: &str) -> Arc<Flow> {
-        entry(&self.groups, group)
+        self.flow(&self.groups, group)
     }
 
     /// Every topic's flow, sorted by name.
@@ -168,14 +226,23 @@ impl BrokerStats {
         sorted(&self.topics)
     }
 
-    /// Every group's flow, sorted by name.
-    pub fn groups(&self) -> Vec<(String, Arc<Flow>)> {
-        sorted(&self.groups)
+    /// What each group pulled from each topic, sorted by group, then topic.
+    pub fn group_topics(&self) -> Vec<(String, String, Arc<Flow>)> {
+        let mut all: Vec<(String, String, Arc<Flow>)> = lock(&self.group_topics)
+            .iter()
+            .flat_map(|(group, topics)| {
+                topics
+                    .iter()
+                    .map(|(topic, flow)| (group.clone(), topic.clone(), flow.clone()))
+            })
+            .collect();
+        all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        all
     }
 
     /// Day snapshots.
     pub fn day_totals(&self) -> DayTotals {
-        *self.day.lock().unwrap_or_else(PoisonError::into_inner)
+        *lock(&self.day)
     }
 
     /// Samples every counter; `now_ms` (wall clock) rolls the day snapshots at UTC midnight.
@@ -188,14 +255,18 @@ impl BrokerStats {
         ] {
             counter.sample(now);
         }
+        // Flows created from here on start at `now`: they hold nothing this round sampled.
+        *lock(&self.sampled_at) = Some(now);
         for map in [&self.topics, &self.groups] {
             for (_, flow) in sorted(map) {
-                flow.messages.sample(now);
-                flow.bytes.sample(now);
+                flow.sample(now);
             }
         }
+        for (_, _, flow) in self.group_topics() {
+            flow.sample(now);
+        }
         let today = now_ms.div_euclid(86_400_000);
-        let mut day = self.day.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut day = lock(&self.day);
         if day.day == 0 {
             day.day = today;
         } else if day.day != today {
@@ -210,13 +281,8 @@ impl BrokerStats {
     }
 }
 
-fn sorted(map: &Mutex<HashMap<String, Arc<Flow>>>) -> Vec<(String, Arc<Flow>)> {
-    let mut all: Vec<(String, Arc<Flow>)> = map
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+fn sorted(map: &Flows) -> Vec<(String, Arc<Flow>)> {
+    let mut all: Vec<(String, Arc<Flow>)> = lock(map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all
 }
@@ -239,6 +305,32 @@ mod tests {
         // Only the 2 s and 22 s samples lie within 20 s of the newest.
         assert_eq!(c.rate(Duration::from_secs(20)), 2.0);
         assert_eq!(tps_triplet(&c), "0.00 6.36 6.36");
+    }
+
+    #[test]
+    fn flows_created_between_samples_count_from_the_last_one() {
+        let s = BrokerStats::default();
+        let t0 = Instant::now();
+        s.sample(t0, 1);
+        s.record_get("G", "T", 4, 40);
+        s.record_get("G", "U", 1, 10);
+        s.sample(t0 + Duration::from_secs(2), 1);
+        let minute = Duration::from_secs(60);
+        let by_topic: Vec<(String, String, u64, f64)> = s
+            .group_topics()
+            .into_iter()
+            .map(|(g, t, f)| (g, t, f.bytes.total(), f.messages.rate(minute)))
+            .collect();
+        assert_eq!(
+            by_topic,
+            [
+                ("G".to_owned(), "T".to_owned(), 40, 2.0),
+                ("G".to_owned(), "U".to_owned(), 10, 0.5)
+            ]
+        );
+        assert_eq!(s.group("G").messages.total(), 5);
+        assert_eq!(s.group("G").messages.rate(minute), 2.5);
+        assert_eq!(s.got_messages.rate(minute), 2.5);
     }
 
     #[test]

@@ -6,9 +6,15 @@ use std::{collections::BTreeMap, time::Duration};
 
 use super::exposition::{Kind, Page};
 use crate::{
-    broker::{context::BrokerContext, transactions::PROGRESS_GROUP},
+    broker::{context::BrokerContext, stats::Flow, transactions::PROGRESS_GROUP},
     store::retention,
 };
+
+/// Window of the TPS gauges (their help text and docs/metrics.md say "1 min average").
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// What a pull family reads off a group's flow from one topic.
+type FlowReading = fn(&Flow) -> f64;
 
 /// Lag of one group on one topic: per queue, the queue's end minus the committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +71,6 @@ pub fn render(ctx: &BrokerContext) -> String {
     let broker = ctx.config.broker_name.as_str();
     let base = [("cluster", cluster), ("broker", broker)];
     let mut page = Page::default();
-    let minute = Duration::from_secs(60);
 
     let topics = ctx.stats.topics();
     page.family(
@@ -77,7 +82,7 @@ pub fn render(ctx: &BrokerContext) -> String {
         page.sample(
             "rocketmq_producer_tps",
             &[base[0], base[1], ("topic", topic)],
-            flow.messages.rate(minute),
+            flow.messages.rate(MINUTE),
         );
     }
     page.family(
@@ -104,42 +109,40 @@ pub fn render(ctx: &BrokerContext) -> String {
             flow.bytes.total() as f64,
         );
     }
-    let groups = ctx.stats.groups();
-    page.family(
-        "rocketmq_consumer_tps",
-        Kind::Gauge,
-        "Messages pulled per second (1 min average), per group.",
-    );
-    for (group, flow) in &groups {
-        page.sample(
+    // Per group and topic, as rocketmq-exporter labels `rocketmq_consumer_tps`; a group's
+    // total is a `sum by (group)` away.
+    let pulled = ctx.stats.group_topics();
+    let out: [(&str, Kind, &str, FlowReading); 3] = [
+        (
             "rocketmq_consumer_tps",
-            &[base[0], base[1], ("group", group)],
-            flow.messages.rate(minute),
-        );
-    }
-    page.family(
-        "apogee_messages_out_total",
-        Kind::Counter,
-        "Messages returned by pulls, per group.",
-    );
-    for (group, flow) in &groups {
-        page.sample(
+            Kind::Gauge,
+            "Messages pulled per second (1 min average), per group and topic.",
+            |flow| flow.messages.rate(MINUTE),
+        ),
+        (
             "apogee_messages_out_total",
-            &[base[0], base[1], ("group", group)],
-            flow.messages.total() as f64,
-        );
-    }
-    page.family(
-        "apogee_bytes_out_total",
-        Kind::Counter,
-        "Record bytes returned by pulls, per group.",
-    );
-    for (group, flow) in &groups {
-        page.sample(
+            Kind::Counter,
+            "Messages returned by pulls, per group and topic.",
+            |flow| flow.messages.total() as f64,
+        ),
+        (
             "apogee_bytes_out_total",
-            &[base[0], base[1], ("group", group)],
-            flow.bytes.total() as f64,
-        );
+            Kind::Counter,
+            "Record bytes returned by pulls, per group and topic.",
+            |flow| flow.bytes.total() as f64,
+        ),
+    ];
+    for (name, kind, help, value) in out {
+        page.family(name, kind, help);
+        for (group, topic, flow) in &pulled {
+            let labels = [
+                base[0],
+                base[1],
+                ("group", group.as_str()),
+                ("topic", topic.as_str()),
+            ];
+            page.sample(name, &labels, value(flow));
+        }
     }
 
     let lags = group_lags(ctx);
@@ -199,7 +202,7 @@ pub fn render(ctx: &BrokerContext) -> String {
     page.sample("apogee_put_latency_seconds_sum", &base, sum);
     page.sample("apogee_put_latency_seconds_count", &base, count as f64);
 
-    let parked = ctx
+    let in_flight = ctx
         .stats
         .pulls_in_flight
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -208,7 +211,14 @@ pub fn render(ctx: &BrokerContext) -> String {
         Kind::Gauge,
         "Pulls being answered or held by long polling.",
         &base,
-        parked as f64,
+        in_flight as f64,
+    );
+    page.single(
+        "apogee_pulls_parked",
+        Kind::Gauge,
+        "Pulls held by long polling right now, waiting for a message.",
+        &base,
+        ctx.store.parked_reads() as f64,
     );
     page.single(
         "apogee_client_connections",
@@ -278,14 +288,22 @@ pub fn render(ctx: &BrokerContext) -> String {
     page.family(
         "apogee_replication_lag_bytes",
         Kind::Gauge,
-        "CommitLog bytes a connected slave has not confirmed, per slave.",
+        "CommitLog bytes a connected slave has not confirmed, per slave (IP and number among \
+         the slaves connected from that IP).",
     );
     for slave in &slaves {
-        let peer = slave.peer.to_string();
+        // Not the connection's ip:port: its port changes on every reconnect (a new series
+        // each time); see `SlaveState` for why the IP and a number are all a master has.
+        let (ip, index) = (slave.ip().to_string(), slave.index.to_string());
         let lag = store.max_physical_offset().saturating_sub(slave.acked);
         page.sample(
             "apogee_replication_lag_bytes",
-            &[base[0], base[1], ("slave", peer.as_str())],
+            &[
+                base[0],
+                base[1],
+                ("slave", ip.as_str()),
+                ("slave_index", index.as_str()),
+            ],
             lag as f64,
         );
     }

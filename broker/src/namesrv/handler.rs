@@ -15,7 +15,7 @@ use super::{
 use crate::{
     config::NamesrvConfig,
     protocol::{ProtocolError, RemotingCommand, code::request, code::response},
-    remoting::{Connection, Handler, Server},
+    remoting::{Connection, Handler, Server, request_log},
     store::{StoreError, record::body_crc},
 };
 
@@ -250,10 +250,11 @@ impl NameServer {
 
 impl Handler for NameServer {
     async fn handle(&self, connection: Arc<Connection>, request: RemotingCommand) -> Option<RemotingCommand> {
-        Some(self.dispatch(&connection, &request).unwrap_or_else(|err| {
-            tracing::warn!(peer = %connection.peer(), code = request.code, %err, "request rejected");
+        let reply = self.dispatch(&connection, &request).unwrap_or_else(|err| {
             RemotingCommand::response_to(&request, response::SYSTEM_ERROR).with_remark(err.to_string())
-        }))
+        });
+        request_log::log_failure(connection.peer(), &request, &reply);
+        Some(reply)
     }
 
     fn on_close(&self, connection: &Arc<Connection>) {

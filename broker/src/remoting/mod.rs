@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod error;
+pub mod request_log;
 pub mod server;
 
 pub use connection::{Connection, ConnectionConfig, Handler, RefuseCallbacks, connect};

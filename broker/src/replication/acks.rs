@@ -5,7 +5,7 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
@@ -24,14 +24,36 @@ pub enum Replicated {
 }
 
 /// One connected slave.
+///
+/// The classic HA wire has no handshake (a slave's first frame is its log end), so a master
+/// knows a slave only by the connection's address, whose port is ephemeral: a new one on every
+/// reconnect. What stays put is the slave's IP and [`SlaveState::index`], which tells apart
+/// slaves connected from one IP at once. Metrics label a slave by those two.
 #[derive(Debug, Clone)]
 pub struct SlaveState {
     /// Its address.
     pub peer: SocketAddr,
+    /// The lowest number no other slave connected from the same IP holds: 0 for a slave alone
+    /// on its IP (a pod per broker), and again 0 when it reconnects after its old connection
+    /// ended.
+    pub index: u32,
     /// Its log end, as reported.
     pub acked: u64,
     /// When it last reported.
     pub last_report: Instant,
+}
+
+/// An IPv4 slave reaching a dual-stack listener shows as `::ffff:a.b.c.d`; the plain IPv4
+/// form is the one operators know it by.
+fn slave_ip(peer: SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
+}
+
+impl SlaveState {
+    /// The slave's IP, without the connection's port.
+    pub fn ip(&self) -> IpAddr {
+        slave_ip(self.peer)
+    }
 }
 
 /// The table, with a channel that ticks on every report.
@@ -57,14 +79,23 @@ impl Acks {
 
     /// A slave connected (`id` is the connection's).
     pub fn connected(&self, id: u64, peer: SocketAddr, acked: u64) {
-        self.lock().insert(
+        let mut slaves = self.lock();
+        let taken: Vec<u32> = slaves
+            .values()
+            .filter(|s| s.ip() == slave_ip(peer))
+            .map(|s| s.index)
+            .collect();
+        let index = (0..).find(|i| !taken.contains(i)).unwrap_or(0);
+        slaves.insert(
             id,
             SlaveState {
                 peer,
+                index,
                 acked,
                 last_report: Instant::now(),
             },
         );
+        drop(slaves);
         self.changed.send_modify(|n| *n += 1);
     }
 
@@ -149,5 +180,46 @@ mod tests {
         );
         acks.disconnected(1);
         assert!(acks.slaves().is_empty());
+    }
+
+    #[test]
+    fn slaves_are_numbered_per_ip_and_reconnects_reuse_their_number() {
+        let acks = Acks::default();
+        let labels = |acks: &Acks| -> Vec<(String, u32)> {
+            acks.slaves()
+                .iter()
+                .map(|s| (s.ip().to_string(), s.index))
+                .collect()
+        };
+        acks.connected(1, "10.0.0.5:40001".parse().unwrap(), 0);
+        acks.connected(2, "[::ffff:10.0.0.6]:40002".parse().unwrap(), 0);
+        acks.connected(3, "10.0.0.5:40003".parse().unwrap(), 0);
+        assert_eq!(
+            labels(&acks),
+            [
+                ("10.0.0.5".to_owned(), 0),
+                ("10.0.0.6".to_owned(), 0),
+                ("10.0.0.5".to_owned(), 1)
+            ]
+        );
+        // The first slave reconnects from a new port once its old connection ended.
+        acks.disconnected(1);
+        acks.connected(4, "10.0.0.5:40004".parse().unwrap(), 0);
+        let back = acks
+            .slaves()
+            .into_iter()
+            .find(|s| s.peer.port() == 40004)
+            .unwrap();
+        assert_eq!(back.index, 0, "the reconnected slave keeps its number");
+        let mut now = labels(&acks);
+        now.sort();
+        assert_eq!(
+            now,
+            [
+                ("10.0.0.5".to_owned(), 0),
+                ("10.0.0.5".to_owned(), 1),
+                ("10.0.0.6".to_owned(), 0)
+            ]
+        );
     }
 }

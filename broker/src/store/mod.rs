@@ -401,11 +401,18 @@ impl MessageStore {
         self.services.retention.request_manual();
     }
 
+    /// Reads parked in [`MessageStore::wait_for_message`] right now (long-poll pulls).
+    pub fn parked_reads(&self) -> usize {
+        self.arrivals.parked()
+    }
+
     /// Waits until queue `(topic, queue_id)` has a message at `offset` or `timeout` passes.
     /// Returns whether one arrived. Parks without polling: dispatch wakes it.
     pub async fn wait_for_message(&self, topic: &str, queue_id: i32, offset: i64, timeout: Duration) -> bool {
         let notify = self.arrivals.notifier(topic, queue_id);
         let deadline = tokio::time::Instant::now() + timeout;
+        // Counted as parked only once it has to wait, so a read answered at once is not.
+        let mut parked = None;
         loop {
             let notified = notify.notified();
             tokio::pin!(notified);
@@ -413,6 +420,7 @@ impl MessageStore {
             if self.max_offset(topic, queue_id) > offset {
                 return true;
             }
+            parked.get_or_insert_with(|| self.arrivals.park());
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.max_offset(topic, queue_id) > offset;
             }

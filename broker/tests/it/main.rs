@@ -9,6 +9,7 @@ mod ha_faults;
 mod harness;
 mod messaging;
 mod metrics;
+mod metrics_replication;
 mod namesrv;
 mod process;
 mod pull;
