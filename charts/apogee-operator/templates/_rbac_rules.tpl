@@ -34,6 +34,11 @@ Each verb is one the reconciler uses; nothing is granted "just in case".
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "patch", "delete"]
+# spec.metrics.serviceMonitor / podMonitor: prometheus-operator monitors of a cluster's
+# brokers, applied server-side and deleted when no longer asked for.
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["servicemonitors", "podmonitors"]
+  verbs: ["get", "create", "patch", "delete"]
 # Events naming the reason of each restart, refusal or failure.
 - apiGroups: [""]
   resources: ["events"]

@@ -195,6 +195,12 @@ impl ControlPlane {
         plane
             .kubectl_ok(&["apply", "-f", &storage_class])
             .context("creating kwok's StorageClass")?;
+        // The cluster has prometheus-operator's kinds, as most production clusters do, so the
+        // monitors the operator and the chart make are checked against the real schemas.
+        let monitoring = tools.monitoring_crds.to_string_lossy().into_owned();
+        plane
+            .kubectl_ok(&["apply", "--server-side", "-f", &monitoring])
+            .context("creating prometheus-operator's CRDs")?;
         let controller_manager = components::controller_manager(&ports, &plane.pki, &files);
         plane.launch(Component::ControllerManager, controller_manager)?;
         plane.launch(Component::Scheduler, components::scheduler(&ports, &files))?;
@@ -210,6 +216,17 @@ impl ControlPlane {
         let want = nodes::names().len();
         plane.wait_until(deadline, &format!("{want} Ready Nodes"), || {
             Ok(plane.ready_nodes()? == want)
+        })?;
+        plane.wait_until(deadline, "the monitoring CRDs to be established", || {
+            let established = plane.kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=1s",
+                "crd/servicemonitors.monitoring.coreos.com",
+                "crd/podmonitors.monitoring.coreos.com",
+                "crd/prometheusrules.monitoring.coreos.com",
+            ]);
+            Ok(established.status.success())
         })?;
         plane.wait_until(deadline, "the default ServiceAccount", || {
             plane.has_default_service_account("default")

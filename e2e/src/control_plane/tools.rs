@@ -18,9 +18,12 @@ pub struct Tools {
     pub bin: PathBuf,
     /// kwok's stages (`--config`), from the kwok module.
     pub kwok_stages: PathBuf,
-    /// kwok's StorageClass `kwok-volume` (the default class; its PVCs bind through kwok's
-    /// volume stages).
+    /// kwok's StorageClass `kwok-volume` (the default class, no expansion) and its twin
+    /// `kwok-volume-expandable` (`allowVolumeExpansion`); PVCs of both bind through kwok's
+    /// volume stages.
     pub kwok_storage_class: PathBuf,
+    /// prometheus-operator's ServiceMonitor, PodMonitor and PrometheusRule CRDs.
+    pub monitoring_crds: PathBuf,
 }
 
 static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
@@ -51,14 +54,16 @@ fn build() -> Result<Tools> {
         ));
     }
     let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let kwok = bin
+    let root = bin
         .parent()
-        .ok_or_else(|| anyhow!("{} printed {bin:?}", script.display()))?
-        .join("kwok");
+        .ok_or_else(|| anyhow!("{} printed {bin:?}", script.display()))?;
+    let kwok = root.join("kwok");
+    let monitoring_crds = root.join("monitoring");
     eprintln!("kube-tools ready in {:.1?}: {}", started.elapsed(), bin.display());
     Ok(Tools {
         kwok_stages: kwok.join("stages.yaml"),
         kwok_storage_class: kwok.join("storage-class.yaml"),
+        monitoring_crds,
         bin,
     })
 }

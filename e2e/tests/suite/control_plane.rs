@@ -424,3 +424,210 @@ fn a_private_control_plane_serves_then_stops_and_cleans_up_on_drop() {
         "the API server still listens on {port}"
     );
 }
+
+/// A RocketMQCluster whose `spec` is the YAML `spec` (indented two spaces).
+fn cluster_with(ns: &str, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: rocketmq.apogee.dev/v1alpha1
+kind: RocketMQCluster
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  image: registry.invalid/apogee:0.1.0
+{spec}"
+    )
+}
+
+const MULTI_MASTER: &str = "  broker:\n    mode: MultiMaster\n    storage: {size: 20Gi}\n";
+
+#[test]
+fn every_admission_rule_refuses_with_its_message_on_the_api_server() {
+    let plane = ControlPlane::shared();
+    install_crd(plane);
+    let ns = plane.create_namespace("crd-rules").expect("namespace");
+    let broker_config = |entry: &str| format!("{MULTI_MASTER}    config: {{{entry}}}\n");
+    let long_name = format!("a{}", "b".repeat(40));
+    // (what, name, spec, part of the refusal).
+    let refused: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "owned key namesrvAddr",
+            "k1",
+            broker_config("namesrvAddr: x:9876"),
+            "must not set namesrvAddr: the operator sets it from the resource",
+        ),
+        (
+            "owned key listenPort",
+            "k2",
+            broker_config("listenPort: \"10911\""),
+            "must not set listenPort",
+        ),
+        (
+            "owned key storePathRootDir",
+            "k3",
+            broker_config("storePathRootDir: /x"),
+            "must not set storePathRootDir",
+        ),
+        (
+            "owned key brokerRole",
+            "k4",
+            broker_config("brokerRole: SLAVE"),
+            "must not set brokerRole",
+        ),
+        (
+            "unknown broker key",
+            "k5",
+            broker_config("fileReservedTme: \"48\""),
+            "holds a key that is not a broker.conf key",
+        ),
+        (
+            "owned NameServer key",
+            "k6",
+            format!("{MULTI_MASTER}  nameServer:\n    config: {{kvConfigPath: /x}}\n"),
+            "must not set kvConfigPath",
+        ),
+        (
+            "replication on MultiMaster",
+            "r1",
+            format!("{MULTI_MASTER}    replication: Sync\n"),
+            "replication applies to mode MasterSlave only",
+        ),
+        (
+            "slaves on MultiMaster",
+            "r2",
+            format!("{MULTI_MASTER}    replicasPerGroup: 2\n"),
+            "must be 1 in mode MultiMaster",
+        ),
+        (
+            "no slave on MasterSlave",
+            "r3",
+            "  broker:\n    mode: MasterSlave\n    replicasPerGroup: 1\n    storage: {size: 20Gi}\n"
+                .to_owned(),
+            "must be at least 2 in mode MasterSlave",
+        ),
+        (
+            "unknown mode",
+            "e1",
+            "  broker:\n    mode: Mesh\n    storage: {size: 20Gi}\n".to_owned(),
+            "Unsupported value: \"Mesh\"",
+        ),
+        (
+            "unknown flush type",
+            "e2",
+            format!("{MULTI_MASTER}    flushDiskType: Sometimes\n"),
+            "Unsupported value: \"Sometimes\"",
+        ),
+        (
+            "no group",
+            "g1",
+            format!("{MULTI_MASTER}    groups: 0\n"),
+            "should be greater than or equal to 1",
+        ),
+        (
+            "too many slaves",
+            "g2",
+            "  broker:\n    mode: MasterSlave\n    replicasPerGroup: 5\n    storage: {size: 20Gi}\n"
+                .to_owned(),
+            "should be less than or equal to 4",
+        ),
+        (
+            "bad size",
+            "s1",
+            "  broker:\n    mode: MultiMaster\n    storage: {size: lots}\n".to_owned(),
+            "must be a positive quantity such as 100Gi",
+        ),
+        (
+            "zero size",
+            "s2",
+            "  broker:\n    mode: MultiMaster\n    storage: {size: \"0\"}\n".to_owned(),
+            "must be a positive quantity such as 100Gi",
+        ),
+        (
+            "metrics on the client port",
+            "m1",
+            format!("{MULTI_MASTER}  metrics: {{port: 10911}}\n"),
+            "must differ from the broker's ports 10909",
+        ),
+        (
+            "name too long",
+            &long_name,
+            MULTI_MASTER.to_owned(),
+            "metadata.name must be a DNS label of at most 40 characters",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, name, spec, message) in &refused {
+        let manifest = cluster_with(&ns, name, spec);
+        let out = plane
+            .kubectl_with_stdin(&["create", "--dry-run=server", "-f", "-"], &manifest)
+            .expect("kubectl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(message) {
+            failures.push(format!(
+                "{what}: expected a refusal with {message:?}, got {stderr:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Transition rules (oldSelf), on a stored cluster.
+    let good = cluster_with(
+        &ns,
+        "stored",
+        "  broker:\n    mode: MultiMaster\n    storage: {size: 20Gi, storageClassName: kwok-volume}\n",
+    );
+    let out = plane
+        .kubectl_with_stdin(&["create", "-f", "-"], &good)
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (what, patch, message) in [
+        (
+            "shrink",
+            r#"{"spec":{"broker":{"storage":{"size":"10Gi"}}}}"#,
+            "cannot shrink from 20Gi to 10Gi: a volume only grows",
+        ),
+        (
+            "new class",
+            r#"{"spec":{"broker":{"storage":{"storageClassName":"fast"}}}}"#,
+            "is immutable: existing volumes keep their StorageClass",
+        ),
+        (
+            "mode",
+            r#"{"spec":{"broker":{"mode":"MasterSlave","replicasPerGroup":2}}}"#,
+            "is immutable: the groups' data and roles follow from it",
+        ),
+    ] {
+        let out = plane.kubectl(&[
+            "patch",
+            "rocketmqcluster",
+            "stored",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            patch,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(message) {
+            failures.push(format!(
+                "{what}: expected a refusal with {message:?}, got {stderr:?}"
+            ));
+        }
+    }
+    // Growing is allowed.
+    let out = plane.kubectl(&[
+        "patch",
+        "rocketmqcluster",
+        "stored",
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"broker":{"storage":{"size":"40Gi"}}}}"#,
+    ]);
+    if !out.status.success() {
+        failures.push(format!(
+            "growing was refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

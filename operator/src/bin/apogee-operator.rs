@@ -67,7 +67,8 @@ struct RunArgs {
     /// instead of their DNS names (for test clusters whose pods run no process).
     #[arg(long)]
     broker_address_map: Option<PathBuf>,
-    /// Seconds a master, made read-only, may take to drain before its restart.
+    /// Seconds a master, made read-only, may take to drain before its restart; and a group
+    /// being removed under scaleDownPolicy Force, before it is removed anyway.
     #[arg(long, default_value_t = 60)]
     drain_timeout_seconds: u64,
     /// Seconds a restarted pod may take to become ready.

@@ -94,6 +94,8 @@ pub async fn apply_all(
             Object::PodDisruptionBudget(o) => {
                 drop(apply_one::<PodDisruptionBudget>(client, namespace, &o).await?)
             }
+            // Not a built-in kind, and optional: `monitors` applies them after the rest.
+            Object::Monitor(_) => {}
         }
     }
     Ok(Applied {

@@ -23,6 +23,21 @@ pub fn pod_ref(cluster: &RocketMQCluster, name: &str, uid: Option<&str>) -> Obje
     }
 }
 
+/// A reference to object `name` of `kind` (`api_version`) in the cluster's namespace.
+///
+/// Events of one reason about one cluster are folded into a single series by the recorder
+/// unless their related object differs, so each event about a particular claim, group or pod
+/// names it here: otherwise the second claim's resize would only bump the first's count.
+pub fn object_ref(cluster: &RocketMQCluster, api_version: &str, kind: &str, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(api_version.to_owned()),
+        kind: Some(kind.to_owned()),
+        name: Some(name.to_owned()),
+        namespace: cluster.metadata.namespace.clone(),
+        ..ObjectReference::default()
+    }
+}
+
 /// Publishes one event about `cluster`.
 pub async fn publish(
     ctx: &Context,

@@ -9,6 +9,7 @@
 //! restart.rs      ordered broker restarts (the I/O half of crate::rollout)
 //! status_patch.rs status merge patch, only when changed
 //! volumes.rs      PVC growth, or a Warning when the StorageClass cannot expand
+//! monitors.rs     ServiceMonitor / PodMonitor applied or deleted, or a Warning when unavailable
 //! finalizer.rs    deletion: broker PVCs deleted or kept per deleteClaim
 //! events.rs       Events on the cluster
 //! context.rs      what reconciles share; backoff per cluster
@@ -19,6 +20,7 @@ pub mod context;
 mod error;
 mod events;
 mod finalizer;
+mod monitors;
 mod observe;
 mod reconcile;
 mod restart;

@@ -3,7 +3,8 @@
 //! ```text
 //! finalizer (deletion → cleanup) ─▶ paused? observe only, status ReconciliationPaused
 //!   ─▶ render (desired::build; a render error goes to status, not to the error policy)
-//!   ─▶ server-side apply in order ─▶ grow PVCs (or warn) ─▶ observe pods ─▶ one restart step
+//!   ─▶ server-side apply in order ─▶ grow PVCs (or warn) ─▶ monitors (or warn) ─▶ observe pods
+//!   ─▶ one restart step
 //!   ─▶ one scale-down step (groups above spec.broker.groups; not during a restart) ─▶ status (status::derive), patched only when changed ─▶ requeue soon while busy
 //! ```
 
@@ -25,7 +26,7 @@ use super::{
     context::Context,
     error::ControllerError,
     finalizer::{FINALIZER, cleanup},
-    observe, restart, status_patch, volumes,
+    monitors, observe, restart, status_patch, volumes,
 };
 use crate::{
     desired::{self, Names},
@@ -141,7 +142,8 @@ async fn reconcile_live(ctx: &Context, cluster: &RocketMQCluster) -> Result<Acti
         }
     };
     let applied = apply::apply_all(&ctx.client, namespace, &objects).await?;
-    let warnings = volumes::grow(ctx, cluster, &names).await?;
+    let mut warnings = volumes::grow(ctx, cluster, &names).await?;
+    warnings.extend(monitors::reconcile(ctx, &names, &objects.monitors).await?);
     let pods = observe::broker_pods(&ctx.client, &names).await?;
     let scene = restart::Scene {
         cluster,

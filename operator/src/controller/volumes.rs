@@ -11,7 +11,10 @@ use kube::{
 
 use super::{context::Context, error::ControllerError, events, observe};
 use crate::{
-    desired::{Names, labels::Component},
+    desired::{
+        Names,
+        labels::{BROKER_GROUP, Component},
+    },
     storage::{self, Resize},
     types::RocketMQCluster,
 };
@@ -37,10 +40,22 @@ pub async fn grow(
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(ControllerError::api("list", "PersistentVolumeClaim", selector))?;
+    let groups = u32::try_from(cluster.spec.broker.groups).unwrap_or(0);
+    // Claims kept from removed groups stay as they were: nothing runs on them.
+    let live_group = |claim: &&PersistentVolumeClaim| {
+        claim
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(BROKER_GROUP))
+            .and_then(|group| names.group_index(group))
+            .is_some_and(|index| index < groups)
+    };
     let small: Vec<&PersistentVolumeClaim> = claims
         .items
         .iter()
         .filter(|claim| claim.metadata.deletion_timestamp.is_none())
+        .filter(live_group)
         .filter(|claim| storage::resize(requested(claim).unwrap_or(wanted), wanted) == Resize::Grow)
         .collect();
     let Some(first) = small.first() else {
@@ -81,7 +96,7 @@ pub async fn grow(
             EventType::Normal,
             "VolumeExpanding",
             format!("{name}: {} to {wanted}", requested(claim).unwrap_or("?")),
-            None,
+            Some(events::object_ref(cluster, "v1", "PersistentVolumeClaim", name)),
         )
         .await;
     }

@@ -11,6 +11,7 @@
 //!        ─▶ Services (NameServer client + headless, broker headless)   services.rs
 //!        ─▶ one StatefulSet per broker group                  broker_statefulset.rs
 //!        ─▶ PodDisruptionBudgets                              pdb.rs
+//!        ─▶ ServiceMonitor / PodMonitor, when asked for       monitors.rs
 //! ```
 
 pub mod broker_statefulset;
@@ -19,6 +20,7 @@ mod config_map;
 mod error;
 pub mod hash;
 pub mod labels;
+pub mod monitors;
 pub mod names;
 mod namesrv;
 mod pdb;
@@ -34,6 +36,7 @@ use k8s_openapi::api::{
 use serde::Serialize;
 
 pub use error::DesiredError;
+pub use monitors::{Monitor, MonitorKind};
 pub use names::Names;
 
 use crate::types::RocketMQCluster;
@@ -52,6 +55,8 @@ pub struct DesiredObjects {
     pub broker_groups: Vec<StatefulSet>,
     /// The NameServers' budget, then one per broker group.
     pub disruption_budgets: Vec<PodDisruptionBudget>,
+    /// The prometheus-operator monitors `spec.metrics` asks for (often none).
+    pub monitors: Vec<Monitor>,
     /// The config hash each group's pods should carry, in group order (what status compares
     /// a pod's annotation against).
     pub broker_config_hashes: Vec<String>,
@@ -71,6 +76,8 @@ pub enum Object {
     StatefulSet(StatefulSet),
     /// A PodDisruptionBudget.
     PodDisruptionBudget(PodDisruptionBudget),
+    /// A prometheus-operator ServiceMonitor or PodMonitor.
+    Monitor(serde_json::Value),
 }
 
 impl DesiredObjects {
@@ -87,6 +94,7 @@ impl DesiredObjects {
                 .cloned()
                 .map(Object::PodDisruptionBudget),
         );
+        all.extend(self.monitors.iter().map(|m| Object::Monitor(m.object.clone())));
         all
     }
 }
@@ -127,6 +135,7 @@ pub fn build(cluster: &RocketMQCluster) -> Result<DesiredObjects, DesiredError> 
             .map(|(group, file)| broker_statefulset::stateful_set(&scope, *group, file))
             .collect(),
         disruption_budgets,
+        monitors: monitors::monitors(&scope),
         broker_config_hashes: broker_files.into_iter().map(|file| file.hash).collect(),
     })
 }

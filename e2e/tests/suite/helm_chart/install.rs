@@ -139,7 +139,24 @@ fn rendered_objects_pass_server_side_dry_run() {
         serde_json::to_string(&watched).expect("JSON")
     );
     let home = tempfile::tempdir().expect("helm home");
-    for values in [vec![], vec!["--set", "rbac.scope=Namespace", "--set-json", &list]] {
+    // Every monitoring object too: the control plane has prometheus-operator's CRDs.
+    let monitoring = [
+        "--set",
+        "monitoring.operator.serviceMonitor.enabled=true",
+        "--set",
+        "monitoring.brokers.podMonitor.enabled=true",
+        "--set",
+        "monitoring.brokers.serviceMonitor.enabled=true",
+        "--set",
+        "monitoring.prometheusRule.enabled=true",
+        "--set",
+        "dashboard.enabled=true",
+    ];
+    for (values, monitors) in [
+        (vec![], false),
+        (vec!["--set", "rbac.scope=Namespace", "--set-json", &list], false),
+        (monitoring.to_vec(), true),
+    ] {
         let rendered = succeed(
             helm(home.path())
                 .args(["template", "dry"])
@@ -156,6 +173,16 @@ fn rendered_objects_pass_server_side_dry_run() {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(stdout.contains("deployment.apps/dry-apogee-operator"), "{stdout}");
+        if monitors {
+            for object in [
+                "servicemonitor.monitoring.coreos.com/dry-apogee-operator-brokers",
+                "podmonitor.monitoring.coreos.com/dry-apogee-operator-brokers",
+                "servicemonitor.monitoring.coreos.com/dry-apogee-operator",
+                "prometheusrule.monitoring.coreos.com/dry-apogee-operator",
+            ] {
+                assert!(stdout.contains(object), "{object} missing: {stdout}");
+            }
+        }
     }
 }
 
@@ -267,7 +294,7 @@ fn cluster_scoped_install_upgrade_and_uninstall() {
         String::from_utf8_lossy(&applied.stderr)
     );
 
-    // An upgrade replaces the operator pod (Recreate) with the new settings.
+    // An upgrade rolls the operator pod (the new one up first) with the new settings.
     succeed(
         release
             .helm()

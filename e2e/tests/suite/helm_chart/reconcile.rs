@@ -251,18 +251,22 @@ fn the_chart_operator_binary_leads_and_reconciles_every_example_to_ready() {
         .expect("the operator's ServiceAccount kubeconfig");
     let mut operator = OperatorProcess::start(&deployment, &kubeconfig, &namespace, home.path());
 
-    // It takes the chart's Lease, and as leader becomes ready once its watches synced.
+    // It takes the chart's Lease (a standby is ready too, so leadership is waited for on
+    // /metrics), and as leader is ready once its watches listed.
     let http = operator.http;
+    wait_for(
+        plane,
+        &mut operator,
+        "the Lease (apogee_operator_leader 1)",
+        || {
+            let (code, metrics) = get(http, "/metrics")?;
+            (code == 200 && metrics.lines().any(|l| l == "apogee_operator_leader 1")).then_some(())
+        },
+    );
     wait_for(plane, &mut operator, "/readyz to answer 200", || {
         (get(http, "/readyz")?.0 == 200).then_some(())
     });
     assert_eq!(get(http, "/healthz").map(|r| r.0), Some(200));
-    let (code, metrics) = get(http, "/metrics").expect("/metrics");
-    assert_eq!(code, 200);
-    assert!(
-        metrics.lines().any(|l| l == "apogee_operator_leader 1"),
-        "{metrics}"
-    );
     let lease = json(plane, &["get", "lease", &full, "-n", &namespace]).expect("the Lease");
     assert_eq!(
         lease["spec"]["holderIdentity"],
@@ -298,6 +302,28 @@ fn the_chart_operator_binary_leads_and_reconciles_every_example_to_ready() {
     }
     let ready_after = started.elapsed();
 
+    // The reconciles are counted and timed, and the clusters counted.
+    let (_, metrics) = get(http, "/metrics").expect("/metrics");
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} on /metrics: {metrics}"))
+    };
+    let ok = value("apogee_operator_reconciles_total{result=\"ok\"}");
+    assert!(
+        ok >= EXAMPLES.len() as f64,
+        "one reconcile or more per example: {metrics}"
+    );
+    assert!(
+        value("apogee_operator_reconcile_duration_seconds_count") >= ok,
+        "every reconcile timed: {metrics}"
+    );
+    assert_eq!(
+        value("apogee_operator_managed_clusters"),
+        EXAMPLES.len() as f64,
+        "{metrics}"
+    );
     // Deleting a cluster (the operator removes its finalizer) garbage-collects its children.
     for (file, cluster) in EXAMPLES {
         kubectl(

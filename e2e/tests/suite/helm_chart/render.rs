@@ -74,6 +74,16 @@ const NAMESPACED_RULES: &[(&str, &str, &[&str])] = &[
         "persistentvolumeclaims",
         &["get", "list", "watch", "patch", "delete"],
     ),
+    (
+        "monitoring.coreos.com",
+        "servicemonitors",
+        &["get", "create", "patch", "delete"],
+    ),
+    (
+        "monitoring.coreos.com",
+        "podmonitors",
+        &["get", "create", "patch", "delete"],
+    ),
     ("", "events", &["create", "patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
@@ -186,8 +196,12 @@ fn the_default_install_is_the_operator_its_rbac_and_the_crd() {
 fn the_operator_pod_is_hardened_and_probed() {
     let objects = template(&[]);
     let deployment = one(&objects, "Deployment");
-    // Only the leader is ready, so a rolling update would wait on a standby forever.
-    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    // Standbys are ready: the new pod comes up before the old leader stops (never none).
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "demo-apogee-operator");
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -208,7 +222,10 @@ fn the_operator_pod_is_hardened_and_probed() {
             "run",
             "--http-addr=0.0.0.0:8080",
             "--leader-elect=true",
-            "--lease-name=demo-apogee-operator"
+            "--lease-name=demo-apogee-operator",
+            "--drain-timeout-seconds=60",
+            "--ready-timeout-seconds=600",
+            "--resync-seconds=300"
         ])
     );
     assert_eq!(

@@ -2,9 +2,12 @@
 //! bounded waits, loopback brokers standing in for pods.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
+    io::{BufRead, BufReader},
     path::Path,
+    process::{Child, Stdio},
     sync::OnceLock,
+    thread::JoinHandle as ThreadHandle,
     time::{Duration, Instant},
 };
 
@@ -218,8 +221,20 @@ impl Operator {
         ns: &str,
         options: OperatorOptions,
     ) -> Self {
+        Self::start_watching(runtime, plane, &[ns], options)
+    }
+
+    /// Starts one operator watching every namespace of `watched` (its Lease, if any, in the
+    /// first).
+    pub fn start_watching(
+        runtime: &tokio::runtime::Runtime,
+        plane: &ControlPlane,
+        watched: &[&str],
+        options: OperatorOptions,
+    ) -> Self {
         let kubeconfig = plane.kubeconfig_path().to_path_buf();
-        let ns = ns.to_owned();
+        let ns = watched.first().expect("a namespace to watch").to_string();
+        let scope = WatchScope::Namespaces(watched.iter().map(ToString::to_string).collect());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = runtime.spawn(async move {
             let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
@@ -239,7 +254,7 @@ impl Operator {
                 duration: Duration::from_secs(6),
             });
             let run_options = RunOptions {
-                scope: WatchScope::Namespaces(vec![ns.clone()]),
+                scope,
                 lease,
                 identity,
                 http_addr: "127.0.0.1:0".parse().expect("address"),
@@ -273,6 +288,23 @@ impl Operator {
                 Ok(Ok(Ok(()))) => {}
                 other => panic!("operator did not stop cleanly: {other:?}"),
             }
+        }
+    }
+}
+
+impl Operator {
+    /// Kills it mid-flight, as a SIGKILL would: the task is dropped at its next await,
+    /// reconciles half done, nothing released.
+    pub fn kill(mut self, runtime: &tokio::runtime::Runtime) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let outcome =
+                runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
+            assert!(
+                matches!(&outcome, Ok(Err(e)) if e.is_cancelled()),
+                "the operator task was not killed: {outcome:?}"
+            );
         }
     }
 }
@@ -326,4 +358,66 @@ pub async fn permission(broker: std::net::SocketAddr) -> u8 {
         .find_map(|line| line.strip_prefix("brokerPermission="))
         .and_then(|v| v.trim().parse().ok())
         .expect("brokerPermission in the broker config")
+}
+
+/// The API server's own record of pod deletions in a namespace, independent of anything the
+/// operator reports: a watch from the moment it starts, noting each pod (by uid) the first
+/// time it carries a deletionTimestamp.
+#[derive(Debug)]
+pub struct PodDeletions {
+    child: Child,
+    reader: ThreadHandle<Vec<String>>,
+}
+
+impl PodDeletions {
+    /// Starts watching `ns` (ends by itself after 10 minutes).
+    pub fn watch(plane: &ControlPlane, ns: &str) -> Self {
+        let from = kubectl(
+            plane,
+            &[
+                "get",
+                "pods",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ],
+        );
+        let path = format!(
+            "/api/v1/namespaces/{ns}/pods?watch=true&resourceVersion={}&timeoutSeconds=600",
+            from.trim()
+        );
+        let mut child = plane
+            .kubectl_command()
+            .args(["get", "--raw", &path])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut seen = BTreeSet::new();
+            let mut order = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                    break;
+                };
+                let meta = &event["object"]["metadata"];
+                let uid = meta["uid"].as_str().unwrap_or_default().to_owned();
+                if !meta["deletionTimestamp"].is_null() && seen.insert(uid) {
+                    order.push(meta["name"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            order
+        });
+        Self { child, reader }
+    }
+
+    /// Stops the watch; the pods whose deletion began, in order.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reader.join().expect("watch reader")
+    }
 }

@@ -1,5 +1,7 @@
 //! Creation of each mode, NameServer scaling without broker restarts, deletion with and
-//! without deleteClaim. Several clusters share a namespace and an operator.
+//! without deleteClaim, volume growth where the class allows it and a warning where it does
+//! not. Several clusters share a namespace and an operator; one operator serves several
+//! namespaces and leaves the others alone.
 
 use apogee_e2e::control_plane::ControlPlane;
 
@@ -240,5 +242,102 @@ fn a_larger_size_on_a_class_without_expansion_is_a_warning_not_a_failure() {
         set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
         "1Gi"
     );
+    operator.stop(&rt);
+}
+
+#[test]
+fn a_larger_size_grows_the_claims_when_the_class_allows_expansion() {
+    let plane = plane();
+    let ns = plane.create_namespace("op-expand").expect("namespace");
+    let rt = runtime();
+    let operator = Operator::start(&rt, plane, &ns, OperatorOptions::default());
+    let expandable = "    mode: MultiMaster
+    groups: 2
+    storage:
+      size: 1Gi
+      storageClassName: kwok-volume-expandable
+";
+    apply(plane, &manifest(&ns, "expand", expandable, 1, ""));
+    wait_ready(plane, &ns, "expand");
+    kubectl(
+        plane,
+        &[
+            "patch",
+            "rocketmqcluster",
+            "expand",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"broker":{"storage":{"size":"3Gi"}}}}"#,
+        ],
+    );
+    let claims = ["store-expand-broker-0-0", "store-expand-broker-1-0"];
+    wait_for(plane, "both claims to ask for 3Gi", || {
+        claims
+            .iter()
+            .all(|claim| {
+                json(plane, &["get", "pvc", claim, "-n", &ns]).is_some_and(|pvc| {
+                    pvc["spec"]["resources"]["requests"]["storage"] == "3Gi"
+                        && pvc["spec"]["storageClassName"] == "kwok-volume-expandable"
+                })
+            })
+            .then_some(())
+    });
+    let object = wait_ready(plane, &ns, "expand");
+    assert!(
+        super::harness::condition(&object, "Warning").is_none_or(|w| w["status"] == "False"),
+        "no warning when the class allows expansion: {object}"
+    );
+    let notes = super::harness::events(plane, &ns, &["VolumeExpanding"]);
+    for claim in claims {
+        assert!(
+            notes
+                .iter()
+                .any(|(_, note)| note.contains(claim) && note.contains("3Gi")),
+            "a VolumeExpanding event for {claim}: {notes:?}"
+        );
+    }
+    operator.stop(&rt);
+}
+
+#[test]
+fn one_operator_serves_the_namespaces_it_watches_and_no_other() {
+    let plane = plane();
+    let watched: Vec<String> = (0..2)
+        .map(|_| plane.create_namespace("op-watched").expect("namespace"))
+        .collect();
+    let other = plane.create_namespace("op-unwatched").expect("namespace");
+    let rt = runtime();
+    let scope: Vec<&str> = watched.iter().map(String::as_str).collect();
+    let operator = Operator::start_watching(&rt, plane, &scope, OperatorOptions::default());
+    let small = "    mode: MultiMaster
+    groups: 1
+    storage:
+      size: 1Gi
+";
+    for ns in watched.iter().chain([&other]) {
+        apply(plane, &manifest(ns, "mq", small, 1, ""));
+    }
+    for ns in &watched {
+        wait_ready(plane, ns, "mq");
+        check_objects(plane, ns, "mq", 1);
+    }
+    // By now the unwatched one would have its finalizer, objects and status if it were seen.
+    let ignored = super::harness::cluster(plane, &other, "mq").expect("the unwatched cluster");
+    assert!(ignored["status"].is_null(), "{ignored}");
+    assert!(ignored["metadata"]["finalizers"].is_null(), "{ignored}");
+    let children = kubectl(
+        plane,
+        &[
+            "get",
+            "statefulsets,deployments,services",
+            "-n",
+            &other,
+            "-o",
+            "name",
+        ],
+    );
+    assert!(children.trim().is_empty(), "{children}");
     operator.stop(&rt);
 }

@@ -10,5 +10,7 @@
 mod harness;
 mod leader;
 mod lifecycle;
+mod monitors;
 mod pause;
 mod rollout;
+mod scale;

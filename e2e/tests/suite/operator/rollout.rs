@@ -1,15 +1,16 @@
 //! Ordered broker restarts against real brokers standing in for the pods: a config change
-//! restarts the slave before the master and the master only after it was made read-only; an
-//! operator stopped in the middle of a master's drain leaves it read-only, and the next one
-//! resumes the restart and gives the master its write permission back.
+//! restarts the slave before the master (as the API server's pod watch records the
+//! deletions) and the master only after it was made read-only; an operator killed in the
+//! middle of a master's drain leaves it read-only, and the next one resumes the restart and
+//! gives the master its write permission back.
 
 use std::collections::BTreeMap;
 
 use apogee_e2e::control_plane::ControlPlane;
 
 use super::harness::{
-    Operator, OperatorOptions, apply, broker_pods, cluster, events, kubectl, loopback_broker, manifest,
-    permission, plane, runtime, wait_for, wait_ready,
+    Operator, OperatorOptions, PodDeletions, apply, broker_pods, cluster, events, kubectl, loopback_broker,
+    manifest, permission, plane, runtime, wait_for, wait_ready,
 };
 
 const MASTER_SLAVE: &str = "    mode: MasterSlave
@@ -57,6 +58,7 @@ fn a_config_change_restarts_the_slave_first_and_the_master_read_only() {
     let before = broker_pods(plane, &ns, "roll");
     assert_eq!(before.len(), 2);
 
+    let deletions = PodDeletions::watch(plane, &ns);
     kubectl(
         plane,
         &[
@@ -78,6 +80,11 @@ fn a_config_change_restarts_the_slave_first_and_the_master_read_only() {
         replaced.then_some(())
     });
     let status = wait_ready(plane, &ns, "roll");
+    assert_eq!(
+        deletions.stop(),
+        ["roll-broker-0-1", "roll-broker-0-0"],
+        "pods deleted one at a time, the slave first"
+    );
     assert_eq!(
         status["status"]["conditions"][1]["reason"], "UpToDate",
         "{status}"
@@ -131,7 +138,7 @@ fn a_config_change_restarts_the_slave_first_and_the_master_read_only() {
 }
 
 #[test]
-fn an_operator_restarted_mid_drain_resumes_and_restores_the_master() {
+fn an_operator_killed_mid_drain_is_resumed_by_the_next_which_restores_the_master() {
     let plane = plane();
     let ns = plane.create_namespace("op-resume").expect("namespace");
     let rt = runtime();
@@ -173,8 +180,8 @@ fn an_operator_restarted_mid_drain_resumes_and_restores_the_master() {
         let restart = &object["status"]["restart"];
         (restart["pod"] == "resume-broker-0-0" && restart["step"] == "Draining").then_some(())
     });
-    first.stop(&rt);
-    // Left read-only by the stopped operator.
+    first.kill(&rt);
+    // Left read-only by the killed operator.
     assert_eq!(rt.block_on(permission(master.broker_addr())), 4);
 
     let second = Operator::start(&rt, plane, &ns, options);

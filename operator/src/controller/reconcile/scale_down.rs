@@ -102,7 +102,17 @@ pub async fn advance(ctx: &Context, scene: &Scene<'_>) -> Result<Option<ScaleDow
     let headless = names.broker_headless();
     let lag = match (&current, progress) {
         (Some(c), Some((_, ScaleDownStep::Draining))) => {
-            Some(measure_lag(ctx, scene, &headless, &c.group).await)
+            // A pod restarted meanwhile comes back writable: read-only again before the lag
+            // is read, or it would keep taking messages that the removal then strands.
+            let failed = make_read_only(ctx, scene, &headless, &c.group).await;
+            Some(if failed.is_empty() {
+                measure_lag(ctx, scene, &headless, &c.group).await
+            } else {
+                Lag::Unknown(format!(
+                    "making the group read-only again failed: {}",
+                    failed.join("; ")
+                ))
+            })
         }
         _ => None,
     };
@@ -121,17 +131,12 @@ pub async fn advance(ctx: &Context, scene: &Scene<'_>) -> Result<Option<ScaleDow
         Decision::Idle => Ok(None),
         Decision::MakeReadOnly(index) => {
             let group = group_name(index);
-            let mut failed = Vec::new();
-            for pod in scene.group_pods(&group) {
-                let address = scene.address(&headless, pod);
-                if let Err(err) = ctx.admin.set_permission(&address, broker_admin::READ_ONLY).await {
-                    failed.push(err.to_string());
-                }
-            }
+            let failed = make_read_only(ctx, scene, &headless, &group).await;
             if failed.is_empty() {
                 publish(
                     ctx,
                     scene,
+                    &group,
                     EventType::Normal,
                     "ScaleDownDraining",
                     format!("{group} made read-only before its removal"),
@@ -162,7 +167,11 @@ pub async fn advance(ctx: &Context, scene: &Scene<'_>) -> Result<Option<ScaleDow
             if forced {
                 let lag = current.as_ref().and_then(|c| c.consumer_lag);
                 let left = lag.map_or("an unknown number of".to_owned(), |n| n.to_string());
-                publish(ctx, scene, EventType::Warning, "ScaleDownForced", format!("{group} removed with {left} messages unconsumed after the drain timeout (scaleDownPolicy Force)")).await;
+                let note = format!(
+                    "{group} removed with {left} messages unconsumed after the drain timeout \
+                     (scaleDownPolicy Force)"
+                );
+                publish(ctx, scene, &group, EventType::Warning, "ScaleDownForced", note).await;
             }
             let uid = sets
                 .iter()
@@ -183,12 +192,14 @@ pub async fn advance(ctx: &Context, scene: &Scene<'_>) -> Result<Option<ScaleDow
             } else {
                 "kept"
             };
+            let group = group_name(index);
             publish(
                 ctx,
                 scene,
+                &group,
                 EventType::Normal,
                 "BrokerGroupRemoved",
-                format!("{} removed; its volume claims were {kept}", group_name(index)),
+                format!("{group} removed; its volume claims were {kept}"),
             )
             .await;
             Ok(None)
@@ -211,6 +222,7 @@ pub async fn advance(ctx: &Context, scene: &Scene<'_>) -> Result<Option<ScaleDow
             publish(
                 ctx,
                 scene,
+                &group,
                 EventType::Normal,
                 "ScaleDownCancelled",
                 format!("{group} is wanted again; write permission restored"),
@@ -231,8 +243,11 @@ fn state(group: String, step: ScaleDownStep, lag: Option<i64>, message: Option<S
     }
 }
 
-async fn publish(ctx: &Context, scene: &Scene<'_>, kind: EventType, reason: &str, note: String) {
-    events::publish(ctx, scene.cluster, kind, reason, note, None).await;
+/// An event about the removal of `group` (its StatefulSet the related object, so the events
+/// of two groups' removals are not folded into one).
+async fn publish(ctx: &Context, scene: &Scene<'_>, group: &str, kind: EventType, reason: &str, note: String) {
+    let related = events::object_ref(scene.cluster, "apps/v1", "StatefulSet", group);
+    events::publish(ctx, scene.cluster, kind, reason, note, Some(related)).await;
 }
 
 /// The cluster's broker StatefulSets: group index and uid.
@@ -251,6 +266,18 @@ async fn live_sets(ctx: &Context, names: &Names) -> Result<Vec<(u32, Option<Stri
             Some((index, set.metadata.uid.clone()))
         })
         .collect())
+}
+
+/// Makes every broker of `group` read-only; the errors, one per pod that refused.
+async fn make_read_only(ctx: &Context, scene: &Scene<'_>, headless: &str, group: &str) -> Vec<String> {
+    let mut failed = Vec::new();
+    for pod in scene.group_pods(group) {
+        let address = scene.address(headless, pod);
+        if let Err(err) = ctx.admin.set_permission(&address, broker_admin::READ_ONLY).await {
+            failed.push(err.to_string());
+        }
+    }
+    failed
 }
 
 /// The lag on the group's master (pod 0, where consumers commit); unknown without one.
