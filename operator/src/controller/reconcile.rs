@@ -53,6 +53,20 @@ pub async fn reconcile(cluster: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Resu
         .clone()
         .ok_or(ControllerError::Metadata("namespace"))?;
     let api: Api<RocketMQCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    // The restart and scale-down progress lives in status, and the controller's cache may not
+    // have seen the status the previous reconcile wrote when a pod event triggers this one:
+    // acting on the older status would skip a step (a slave's restart never confirmed, say).
+    // A read from the API server always has it.
+    let name = cluster.metadata.name.clone().ok_or(ControllerError::Metadata("name"))?;
+    let cluster = match api.get_opt(&name).await {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        // Deleted meanwhile: nothing left to do.
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => {
+            ctx.metrics.reconciled(&key, started.elapsed(), false);
+            return Err(ControllerError::api("get", "RocketMQCluster", name)(source));
+        }
+    };
     let result = finalizer(&api, FINALIZER, cluster, |event| async {
         match event {
             Finalizer::Apply(cluster) => reconcile_live(&ctx, &cluster).await,
