@@ -35,10 +35,15 @@ enum Command {
         /// A `broker.conf` properties file.
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
-        /// This pod's ordinal in its StatefulSet (the operator passes the `pod-index` label):
-        /// it becomes `brokerId`, and any ordinal above 0 runs as `SLAVE`.
-        #[arg(long)]
+        /// This pod's ordinal in its StatefulSet (the `pod-index` label): it becomes
+        /// `brokerId`, and any ordinal above 0 runs as `SLAVE`.
+        #[arg(long, conflicts_with = "pod_name")]
         ordinal: Option<String>,
+        /// This pod's name, `<statefulset>-<ordinal>` (what the operator passes): the
+        /// StatefulSet's name becomes `brokerName` and the ordinal `brokerId` (above 0, a
+        /// `SLAVE`). A different `brokerName` in the file is refused.
+        #[arg(long)]
+        pod_name: Option<String>,
         /// Address the listeners bind to (remoting, HA, metrics).
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
         bind: IpAddr,
@@ -146,6 +151,33 @@ fn with_ordinal(mut config: BrokerConfig, ordinal: &str) -> anyhow::Result<Broke
     )?)
 }
 
+/// A StatefulSet pod's identity from its name, `<statefulset>-<ordinal>`: the StatefulSet's
+/// name is the group's `brokerName`, the ordinal as for `--ordinal`. A file naming another
+/// group (a ConfigMap mounted into the wrong StatefulSet) is refused rather than joining the
+/// pod to that group; a file without `brokerName` (whose default is the host name) takes it.
+fn with_pod_name(mut config: BrokerConfig, pod: &str) -> anyhow::Result<BrokerConfig> {
+    let (set, ordinal) = pod
+        .rsplit_once('-')
+        .filter(|(set, ordinal)| !set.is_empty() && !ordinal.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--pod-name: {pod:?} is not a StatefulSet pod name (<statefulset>-<ordinal>); under \
+                 the operator it comes from the pod's metadata.name"
+            )
+        })?;
+    let unset = apogee_broker::config::ConfigEnv::host_name(&ProcessEnv)
+        .unwrap_or_else(|| apogee_broker::config::broker::DEFAULT_BROKER_NAME.to_owned());
+    if config.broker_name != set && config.broker_name != unset {
+        anyhow::bail!(
+            "--pod-name {pod}: the pod belongs to StatefulSet {set}, but the config file sets \
+             brokerName={}",
+            config.broker_name
+        );
+    }
+    config.broker_name = set.to_owned();
+    with_ordinal(config, ordinal)
+}
+
 /// Takes over SIGINT (Ctrl-C) and SIGTERM (what Kubernetes sends a pod it stops) right away,
 /// so a signal during start-up is not fatal; the returned future resolves on either.
 fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
@@ -229,6 +261,7 @@ fn main() -> anyhow::Result<()> {
             config,
             bind,
             ordinal,
+            pod_name,
         } => {
             let mut config = match &config {
                 Some(path) => BrokerConfig::load(path)?,
@@ -236,6 +269,9 @@ fn main() -> anyhow::Result<()> {
             };
             if let Some(ordinal) = ordinal {
                 config = with_ordinal(config, &ordinal)?;
+            }
+            if let Some(pod) = pod_name {
+                config = with_pod_name(config, &pod)?;
             }
             runtime()?.block_on(run_broker(config, bind))?;
         }

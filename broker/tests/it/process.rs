@@ -1,6 +1,6 @@
-//! The `apogee broker` process as a pod runs it: identity from `--ordinal`, JSON logs when
-//! stderr is not a terminal, and a clean shutdown on SIGTERM (what Kubernetes sends). The
-//! NameServer and the Broker log each failed request once, with the same fields.
+//! The `apogee broker` process as a pod runs it: identity from `--pod-name` (or `--ordinal`),
+//! JSON logs when stderr is not a terminal, and a clean shutdown on SIGTERM (what Kubernetes
+//! sends). The NameServer and the Broker log each failed request once, with the same fields.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -51,12 +51,35 @@ fn a_bad_ordinal_is_refused_with_its_cause() {
 }
 
 #[test]
-fn ordinal_sets_identity_logs_are_json_and_sigterm_stops_cleanly() {
+fn a_pod_name_outside_its_groups_config_or_without_an_ordinal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (pod, cause) in [
+        (
+            "other-group-0",
+            "belongs to StatefulSet other-group, but the config file sets brokerName=pod",
+        ),
+        ("pod-x", "is not a pod ordinal"),
+        ("pod", "is not a StatefulSet pod name"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_apogee"))
+            .args(["broker", "--bind", "127.0.0.1", "-c"])
+            .arg(conf(dir.path()))
+            .args(["--pod-name", pod])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{pod} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(cause), "{pod}: {stderr}");
+    }
+}
+
+#[test]
+fn pod_name_sets_identity_logs_are_json_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_apogee"))
         .args(["broker", "--bind", "127.0.0.1", "-c"])
         .arg(conf(dir.path()))
-        .args(["--ordinal", "1"])
+        .args(["--pod-name", "pod-1"])
         .env_remove("APOGEE_LOG_FORMAT")
         .env("APOGEE_LOG", "info")
         .stdin(Stdio::null())
@@ -98,6 +121,7 @@ fn ordinal_sets_identity_logs_are_json_and_sigterm_stops_cleanly() {
         .find(|e| e["fields"]["message"] == "broker serving")
         .unwrap_or_else(|| panic!("no 'broker serving' event in {stderr}"));
     assert_eq!(serving["fields"]["role"], "SLAVE", "ordinal 1 runs as a slave");
+    assert_eq!(serving["fields"]["broker"], "pod", "the StatefulSet's name");
     assert_eq!(serving["level"], "INFO");
 }
 

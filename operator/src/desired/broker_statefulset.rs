@@ -5,13 +5,14 @@
 //! What differs per pod comes from the pod itself at start-up:
 //!
 //! ```text
-//! apogee broker -c /etc/apogee/broker.conf --ordinal $(APOGEE_POD_ORDINAL)
-//! APOGEE_POD_ORDINAL ← label apps.kubernetes.io/pod-index (set by the StatefulSet controller)
+//! apogee broker -c /etc/apogee/broker.conf --pod-name $(APOGEE_POD_NAME)
+//! APOGEE_POD_NAME ← metadata.name, `<statefulset>-<ordinal>`
 //! ```
 //!
-//! `--ordinal N` sets `brokerId` to N and, for N above 0, `brokerRole` to SLAVE; the file
-//! (the group's ConfigMap) holds everything else, `brokerName` (the StatefulSet's name) and
-//! the master's role (ASYNC_MASTER or SYNC_MASTER) included. `brokerIP1` is left to the broker,
+//! `--pod-name <set>-<N>` makes the StatefulSet's name the `brokerName`, and N the `brokerId`
+//! (for N above 0, `brokerRole` SLAVE); the file (the group's ConfigMap) holds everything
+//! else, the master's role (ASYNC_MASTER or SYNC_MASTER) included. It names the group too, and
+//! the broker refuses to start if that disagrees with its pod (a ConfigMap of another group). `brokerIP1` is left to the broker,
 //! which advertises the address its host name (the pod's name) resolves to: the pod IP.
 
 use std::collections::BTreeMap;
@@ -43,8 +44,8 @@ use super::{
 };
 use crate::ports;
 
-/// The environment variable holding the pod's ordinal.
-pub const ORDINAL_ENV: &str = "APOGEE_POD_ORDINAL";
+/// The environment variable holding the pod's name.
+pub const POD_NAME_ENV: &str = "APOGEE_POD_NAME";
 /// The label the StatefulSet controller puts on each pod with its ordinal (Kubernetes 1.28+).
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 /// Name of the volume claim template (and so the prefix of every broker PVC's name).
@@ -127,15 +128,15 @@ fn container(scope: &Scope<'_>) -> Container {
             "broker".to_owned(),
             "-c".to_owned(),
             format!("{}/{}", config_file::CONFIG_DIR, config_file::BROKER_FILE),
-            "--ordinal".to_owned(),
+            "--pod-name".to_owned(),
             // Expanded by the kubelet from the container's environment; no shell needed.
-            format!("$({ORDINAL_ENV})"),
+            format!("$({POD_NAME_ENV})"),
         ]),
         env: Some(vec![EnvVar {
-            name: ORDINAL_ENV.to_owned(),
+            name: POD_NAME_ENV.to_owned(),
             value_from: Some(EnvVarSource {
                 field_ref: Some(ObjectFieldSelector {
-                    field_path: format!("metadata.labels['{POD_INDEX_LABEL}']"),
+                    field_path: "metadata.name".to_owned(),
                     ..ObjectFieldSelector::default()
                 }),
                 ..EnvVarSource::default()

@@ -45,7 +45,8 @@ fn every_pod_of_a_group_runs_a_config_the_broker_accepts() {
         );
         assert_eq!(master.namesrv_addr.len(), 1);
         assert_eq!(master.namesrv_addr[0].to_string(), "prod-namesrv-hl.mq.svc:9876");
-        // What `apogee broker -c broker.conf --ordinal N` is to do for the other pods.
+        // What `apogee broker -c broker.conf --pod-name prod-broker-G-N` is to do for the
+        // other pods (the file names the pod's own group, so it is accepted).
         for ordinal in 1..3 {
             let mut slave = master.clone();
             slave.broker_id = ordinal;
