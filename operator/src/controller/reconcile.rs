@@ -57,7 +57,11 @@ pub async fn reconcile(cluster: Arc<RocketMQCluster>, ctx: Arc<Context>) -> Resu
     // have seen the status the previous reconcile wrote when a pod event triggers this one:
     // acting on the older status would skip a step (a slave's restart never confirmed, say).
     // A read from the API server always has it.
-    let name = cluster.metadata.name.clone().ok_or(ControllerError::Metadata("name"))?;
+    let name = cluster
+        .metadata
+        .name
+        .clone()
+        .ok_or(ControllerError::Metadata("name"))?;
     let cluster = match api.get_opt(&name).await {
         Ok(Some(fresh)) => Arc::new(fresh),
         // Deleted meanwhile: nothing left to do.
