@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -18,7 +18,8 @@ import (
 // consume runs a push consumer in clustering mode until it has seen -count distinct keys (and
 // then -settle-ms more, so that late or unwanted deliveries are seen too), stdin closes, or
 // -timeout-ms passes; then it shuts the consumer down (committing offsets, unregistering) and
-// prints a SUMMARY. Only a timeout short of -count is an error.
+// prints a SUMMARY. Only a timeout short of -count is an error. A "persist" line on stdin
+// sends the offsets consumed so far to the broker at once (PersistConsumerOffset).
 func consume(args []string) error {
 	fs := flag.NewFlagSet("consume", flag.ExitOnError)
 	namesrv := fs.String("namesrv", "", "NameServer address host:port")
@@ -95,7 +96,16 @@ func consume(args []string) error {
 	}
 	event("STARTED", kv("group", *group), kv("topic", *topic), kv("expr", *expr))
 	go func() {
-		io.Copy(io.Discard, os.Stdin)
+		// A "persist" line: send the offsets consumed so far to the broker now, while the
+		// connection is up (the client also sends them at shutdown, oneway, just before it
+		// closes the connection: a broker may not get to read them).
+		lines := bufio.NewScanner(os.Stdin)
+		for lines.Scan() {
+			if lines.Text() == "persist" {
+				err := c.PersistConsumerOffset()
+				event("PERSISTED", kv("ok", err == nil), kv("error", err))
+			}
+		}
 		signal("stdin")
 	}()
 

@@ -3,7 +3,7 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, OnceLock},
@@ -90,8 +90,10 @@ impl Event {
 }
 
 /// A running client-compat process; dropping it kills the process, so a failed test leaves none.
+/// Its HOME is a scratch directory of its own: a broadcasting consumer keeps its offsets there.
 pub struct GoRun {
     what: String,
+    _home: tempfile::TempDir,
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Arc<Mutex<Vec<String>>>,
@@ -103,10 +105,12 @@ pub struct GoRun {
 impl GoRun {
     pub fn spawn(subcommand: &str, args: &[&str]) -> Self {
         let what = format!("{subcommand} {}", args.join(" "));
+        let home = tempfile::tempdir().expect("scratch HOME");
         let mut child = Command::new(binary())
             .arg(subcommand)
             .args(args)
             .env_remove("NAMESRV_ADDR")
+            .env("HOME", home.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -129,6 +133,7 @@ impl GoRun {
         });
         Self {
             what,
+            _home: home,
             stdin: child.stdin.take(),
             child,
             stdout,
@@ -157,6 +162,14 @@ impl GoRun {
     /// Closes stdin: a consumer's cue to shut down.
     pub fn close_stdin(&mut self) {
         self.stdin.take();
+    }
+
+    /// Writes one command line to stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("cannot write to client-compat {}: {e}", self.what));
     }
 
     /// Waits for the process to exit and for its output to be read; kills it after `timeout`.
@@ -337,6 +350,17 @@ impl Consumer {
             list => list.split(',').map(str::to_owned).collect(),
         };
         Some((last.int("cids"), queues))
+    }
+
+    /// Has the consumer send the offsets it has consumed to the broker now (a "persist" line),
+    /// and waits until it says it did.
+    pub fn persist(&mut self) {
+        self.run.send_line("persist");
+        wait_until("the offsets sent", STOP_TIMEOUT, &[&*self], || {
+            !self.run.events("PERSISTED").is_empty()
+        });
+        let done = self.run.events("PERSISTED");
+        assert_eq!(done[0].get("ok"), "true", "{}", self.run.output());
     }
 
     /// Closes stdin, waits for a clean shutdown and its SUMMARY; returns every delivery.

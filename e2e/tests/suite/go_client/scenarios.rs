@@ -8,7 +8,17 @@ use std::{
     time::Duration,
 };
 
-use super::client::{Consumer, Received, Sent, produce, wait_until};
+use super::{
+    client::{Consumer, Received, Sent, produce, wait_until},
+    runs::committed_offsets,
+};
+
+// The messaging-semantics scenarios live in their own files.
+pub use super::{
+    ordering::{broadcasting, orderly},
+    semantics::{delayed, retry_dlq},
+    transactional::transactions,
+};
 
 /// A NameServer with one broker registered.
 #[derive(Debug, Clone)]
@@ -29,6 +39,8 @@ const SETTLE: Duration = Duration::from_millis(1500);
 /// when the second joins (NOTIFY_CONSUMER_IDS_CHANGED); without that the first would only
 /// rebalance at its next 20 s tick.
 const REBALANCE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for offsets a consumer sent to show at the broker (they are applied at once).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Queues of an auto-created topic: the Go producer asks for 4 (`DefaultTopicQueueNums`).
 const QUEUES: usize = 4;
 
@@ -265,12 +277,45 @@ pub fn tag_filter(env: &Env) {
     check_received_as_sent(&tag_a, &received, "TagA");
 }
 
-/// A consumer that shut down cleanly committed its offsets: the group's next consumer gets
-/// exactly what was sent after, nothing from before.
+/// Offsets a consumer committed hold for its group: the group's next consumer gets exactly what
+/// was sent after, nothing from before. The first consumer commits what it consumed while it is
+/// still connected (a "persist": the client's PersistConsumerOffset), the broker is seen to hold
+/// exactly those offsets (QUERY_CONSUMER_OFFSET), and only then does it shut down. The client
+/// sends its offsets at shutdown too, but oneway, right before it closes the connection, and
+/// the reference may never process them: its server handler (5.3.3's NettyServerHandler)
+/// discards a request that it gets to only once the connection has closed (the channel no
+/// longer knows its local port). Under load that lost a queue's offset in about one restart of
+/// twenty, and the next consumer got that queue's messages again.
 pub fn consumer_restart(env: &Env) {
     let (topic, group) = ("GoRestartTopic", "GoRestartGroup");
     let before = produce(&env.namesrv, topic, "TagA", "before", 8, false);
-    let first = consume_all(env, group, topic, "*", &sent_keys(&before));
+    let expected = sent_keys(&before);
+    let mut consumer = Consumer::start(&env.namesrv, group, topic, "*");
+    wait_until(
+        &format!("{} deliveries to {group}", expected.len()),
+        DELIVERY_TIMEOUT,
+        &[&consumer],
+        || received_keys(&consumer.received()).is_superset(&expected),
+    );
+    thread::sleep(SETTLE);
+    consumer.persist();
+    let mut next = vec![None; QUEUES];
+    for s in &before {
+        let queue_id: usize = s
+            .queue
+            .rsplit(':')
+            .next()
+            .and_then(|q| q.parse().ok())
+            .expect("broker:qid");
+        next[queue_id] = next[queue_id].max(Some(s.queue_offset + 1));
+    }
+    wait_until(
+        &format!("the broker to hold the offsets {next:?}"),
+        COMMIT_TIMEOUT,
+        &[&consumer],
+        || committed_offsets(env.broker, group, topic, QUEUES as i32) == next,
+    );
+    let first = consumer.stop();
     check_received_as_sent(&before, &first, "TagA");
 
     let after = produce(&env.namesrv, topic, "TagA", "after", 8, false);
