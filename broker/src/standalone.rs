@@ -111,6 +111,12 @@ impl Standalone {
                 return Err(err);
             }
         };
+        // The registrar's first round runs in the background; one here means that when this
+        // returns, the NameServer already routes TBW102 and the broker's topics, so a client
+        // started right away finds them (the Go consumer refuses a topic without a route).
+        if !broker.register_now().await {
+            tracing::warn!(%namesrv_addr, "first registration with the in-process NameServer failed; the periodic one retries");
+        }
         Ok(Self {
             namesrv_addr,
             stop_namesrv,

@@ -231,6 +231,16 @@ impl RunningBroker {
         &self.ctx
     }
 
+    /// Registers with every NameServer now (the periodic rounds go on); true when all took
+    /// it. Lets a caller that owns the NameServer too return only once routes exist.
+    pub async fn register_now(&self) -> bool {
+        self.registrar
+            .register_all()
+            .await
+            .iter()
+            .all(|(_, outcome)| outcome.is_ok())
+    }
+
     /// Stops accepting, closes client connections, unregisters from every NameServer,
     /// persists offsets and closes the store cleanly.
     pub async fn shutdown(self) -> Result<(), BrokerError> {

@@ -145,6 +145,9 @@ fn producers_consumers_and_admin_over_real_sockets() {
     rt.block_on(async {
         let node = start(dir.path()).await;
         let broker = node.broker_addr();
+        // Registered before start returned: a client started now finds the default topic.
+        let default_topic = route(node.namesrv_addr(), "TBW102").await;
+        assert!(default_topic.is_some(), "TBW102 routed when start returns");
         let (c1, mut c1_rx) = client(broker).await;
 
         // A consumer's heartbeat creates its group and its retry topic, which reaches the
