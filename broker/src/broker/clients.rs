@@ -25,6 +25,18 @@ fn connection_id(connection: &Arc<Connection>) -> usize {
     Arc::as_ptr(connection) as usize
 }
 
+/// The heartbeat's `messageModel` of a group whose every member gets every message.
+const BROADCASTING: &str = "BROADCASTING";
+
+/// An online consumer group's mode and its subscription to one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSubscription {
+    /// The group consumes in broadcasting mode.
+    pub broadcasting: bool,
+    /// Its subscription to the topic, if it has one.
+    pub subscription: Option<SubscriptionData>,
+}
+
 #[derive(Debug, Clone)]
 struct Member {
     connection: Arc<Connection>,
@@ -198,14 +210,15 @@ impl ClientRegistry {
             .unwrap_or_default()
     }
 
-    /// A group's subscription to a topic, from its heartbeats.
-    pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
-        self.lock()
-            .consumers
-            .get(group)?
-            .subscriptions
-            .get(topic)
-            .cloned()
+    /// What an online group's heartbeats say about `topic`, as a pull without its own
+    /// subscription needs it; `None` when no member of the group is online.
+    pub fn group_subscription(&self, group: &str, topic: &str) -> Option<GroupSubscription> {
+        let state = self.lock();
+        let g = state.consumers.get(group)?;
+        Some(GroupSubscription {
+            broadcasting: g.message_model == BROADCASTING,
+            subscription: g.subscriptions.get(topic).cloned(),
+        })
     }
 
     /// Whether the group consumes in broadcasting mode.
@@ -213,7 +226,7 @@ impl ClientRegistry {
         self.lock()
             .consumers
             .get(group)
-            .is_some_and(|g| g.message_model == "BROADCASTING")
+            .is_some_and(|g| g.message_model == BROADCASTING)
     }
 
     /// GET_CONSUMER_CONNECTION_LIST's body; `None` if nobody of the group is online.

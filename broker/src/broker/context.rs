@@ -18,8 +18,8 @@ use super::{
     send::SendSettings,
     stats::BrokerStats,
     subscription_groups::SubscriptionGroups,
-    topics::{PERM_READ, PERM_WRITE, TopicTable},
-    transactions::TransactionLog,
+    topics::{PERM_READ, PERM_WRITE, TRANS_HALF_TOPIC, TopicTable},
+    transactions::{PROGRESS_GROUP, TransactionLog},
 };
 use crate::{
     config::BrokerConfig,
@@ -89,6 +89,9 @@ impl BrokerContext {
             dir.join("subscriptionGroup.json"),
             config.auto_create_subscription_group,
         )?;
+        // Halves the back-check passed before a restart stay finished: a late answer to one
+        // must not commit it.
+        let check_progress = offsets.query(PROGRESS_GROUP, TRANS_HALF_TOPIC, 0).unwrap_or(0);
         let permission = AtomicU8::new(config.broker_permission);
         let send = SendSettings {
             store_host: broker_addr,
@@ -106,7 +109,7 @@ impl BrokerContext {
             delay_offsets,
             clients: ClientRegistry::default(),
             queue_locks: QueueLocks::default(),
-            transactions: TransactionLog::default(),
+            transactions: TransactionLog::from_progress(check_progress),
             stats: BrokerStats::default(),
             send,
             broker_addr,

@@ -1,11 +1,14 @@
 //! PULL_MESSAGE (11): read a queue from an offset with a TAG filter, commit the consumer's
-//! offset when asked, and hold the request (long polling) while there is nothing new.
+//! offset when asked, and hold the request (long polling) while there is nothing new. A group
+//! that does not post its subscription is served what its heartbeats said, unless it consumes
+//! in broadcasting mode and its subscription group forbids that.
 
 use std::{collections::HashSet, time::Duration};
 
 use bytes::{BufMut, BytesMut};
 
 use super::{
+    clients::GroupSubscription,
     consumer_offsets::ConsumerOffsets,
     response,
     topics::{PERM_READ, TopicTable},
@@ -23,6 +26,14 @@ pub mod flag {
     pub const SUSPEND: i32 = 1 << 1;
     /// The request carries its subscription expression.
     pub const SUBSCRIPTION: i32 = 1 << 2;
+}
+
+/// `forbiddenType` of a refused pull's header: why it was refused (the reference's values).
+pub mod forbidden {
+    /// The subscription group has `consumeEnable=false`.
+    pub const GROUP: i32 = 2;
+    /// The group consumes in broadcasting mode and has `consumeBroadcastEnable=false`.
+    pub const BROADCASTING_DISABLED: i32 = 4;
 }
 
 /// Most messages per pull when the data is in memory, as the reference caps it.
@@ -147,15 +158,47 @@ pub struct PullContext<'a> {
     pub offsets: &'a ConsumerOffsets,
     /// Longest hold, below the clients' RPC timeout.
     pub max_suspend: Duration,
+    /// The pulling group's `consumeBroadcastEnable`.
+    pub consume_broadcast_enable: bool,
 }
 
-/// Handles a pull. `subscription_of(group, topic)` supplies the filter of consumers that do not
-/// post their subscription (it comes from their heartbeats); `None` answers
-/// SUBSCRIPTION_NOT_EXIST, as the reference does before the first heartbeat.
+/// The filter of a pull that relies on its group's heartbeats, with the reference's checks in
+/// its order: a group online, broadcasting allowed if it broadcasts, the topic subscribed.
+/// Pulls that post their subscription are not checked for broadcasting, as in the reference.
+fn heartbeat_filter(
+    req: &RemotingCommand,
+    header: &PullHeader,
+    ctx: PullContext<'_>,
+    heartbeats_of: impl Fn(&str, &str) -> Option<GroupSubscription>,
+) -> Result<TagFilter, RemotingCommand> {
+    let Some(group) = heartbeats_of(&header.group, &header.topic) else {
+        let remark = format!("the consumer's group info not exist, group: {}", header.group);
+        return Err(response::refuse(req, codes::SUBSCRIPTION_NOT_EXIST, remark));
+    };
+    if group.broadcasting && !ctx.consume_broadcast_enable {
+        let remark = format!(
+            "the consumer group[{}] can not consume by broadcast way",
+            header.group
+        );
+        return Err(response::refuse(req, codes::NO_PERMISSION, remark)
+            .with_field("forbiddenType", forbidden::BROADCASTING_DISABLED));
+    }
+    match group.subscription {
+        Some(subscription) => Ok(TagFilter::parse(&subscription.sub_string)),
+        None => {
+            let remark = format!("the consumer's subscription not exist, group: {}", header.group);
+            Err(response::refuse(req, codes::SUBSCRIPTION_NOT_EXIST, remark))
+        }
+    }
+}
+
+/// Handles a pull. `heartbeats_of(group, topic)` tells what the heartbeats of consumers that do
+/// not post their subscription said (`None`: no member online, which answers
+/// SUBSCRIPTION_NOT_EXIST, as the reference does before the first heartbeat).
 pub async fn handle(
     req: &RemotingCommand,
     ctx: PullContext<'_>,
-    subscription_of: impl Fn(&str, &str) -> Option<TagFilter>,
+    heartbeats_of: impl Fn(&str, &str) -> Option<GroupSubscription>,
 ) -> RemotingCommand {
     let header = match PullHeader::parse(req) {
         Ok(h) => h,
@@ -185,12 +228,9 @@ pub async fn handle(
     let filter = if header.sys_flag & flag::SUBSCRIPTION != 0 {
         TagFilter::parse(header.subscription.as_deref().unwrap_or("*"))
     } else {
-        match subscription_of(&header.group, &header.topic) {
-            Some(filter) => filter,
-            None => {
-                let remark = format!("the consumer's subscription not exist, group: {}", header.group);
-                return response::refuse(req, codes::SUBSCRIPTION_NOT_EXIST, remark);
-            }
+        match heartbeat_filter(req, &header, ctx, heartbeats_of) {
+            Ok(filter) => filter,
+            Err(refusal) => return refusal,
         }
     };
     if header.sys_flag & flag::COMMIT_OFFSET != 0 && header.commit_offset >= 0 {

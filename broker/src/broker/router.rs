@@ -10,7 +10,7 @@ use super::{
     admin::{self, Effect},
     context::BrokerContext,
     membership, message_query, offsets,
-    pull::{self, PullContext, TagFilter},
+    pull::{self, PullContext},
     queue_locks, reports, response, retry, send,
     subscription_groups::validate_group_name,
     transactions,
@@ -173,30 +173,28 @@ impl BrokerHandler {
         if let Err(why) = validate_group_name(&group) {
             return response::refuse(req, codes::INVALID_PARAMETER, why);
         }
-        match ctx.groups.find_or_create(&group) {
+        let config = match ctx.groups.find_or_create(&group) {
             Ok(Some(config)) if !config.consume_enable => {
                 let remark = format!("subscription group no permission, {group}");
-                return response::refuse(req, codes::NO_PERMISSION, remark);
+                return response::refuse(req, codes::NO_PERMISSION, remark)
+                    .with_field("forbiddenType", pull::forbidden::GROUP);
             }
-            Ok(Some(_)) => {}
+            Ok(Some(config)) => config,
             Ok(None) => {
                 let remark = format!("subscription group [{group}] does not exist");
                 return response::refuse(req, codes::SUBSCRIPTION_GROUP_NOT_EXIST, remark);
             }
             Err(err) => return response::from_store(req, &err),
-        }
+        };
         let pull_ctx = PullContext {
             store: &ctx.store,
             topics: &ctx.topics,
             offsets: &ctx.offsets,
             max_suspend: PULL_HOLD_LIMIT,
+            consume_broadcast_enable: config.consume_broadcast_enable,
         };
-        let subscription = |group: &str, topic: &str| {
-            ctx.clients
-                .subscription(group, topic)
-                .map(|s| TagFilter::parse(&s.sub_string))
-        };
-        let mut reply = pull::handle(req, pull_ctx, subscription).await;
+        let heartbeats = |group: &str, topic: &str| ctx.clients.group_subscription(group, topic);
+        let mut reply = pull::handle(req, pull_ctx, heartbeats).await;
         if reply.code == codes::SUCCESS {
             // A successful pull parsed its header, so the topic is there and is a known one.
             let topic = req.field("topic").unwrap_or_default();

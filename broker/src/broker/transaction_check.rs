@@ -141,6 +141,12 @@ async fn check_half(ctx: &BrokerContext, view: &RecordView<'_>) -> bool {
     let checks: u32 = properties::get(view.properties, CHECK_TIMES)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
+    // Claimed before anything is written, so an END_TRANSACTION racing with this check either
+    // ended the half first (it is skipped) or finds it finished (it is ignored): never both a
+    // commit and a copy under check, or a commit of a discarded half.
+    if !ctx.transactions.finish(view.queue_offset) {
+        return true;
+    }
     let mut copy = view.to_message();
     if checks >= ctx.config.transaction_check_max {
         tracing::warn!(
@@ -150,21 +156,37 @@ async fn check_half(ctx: &BrokerContext, view: &RecordView<'_>) -> bool {
         );
         copy.topic = CHECK_MAX_TIME_TOPIC.to_owned();
         copy.queue_id = 0;
-        let stored = ensure_topic(ctx, CHECK_MAX_TIME_TOPIC, 1).is_ok() && ctx.store.put(copy).await.is_ok();
-        return stored && write_op(ctx, view.queue_offset).await.is_ok();
+        let stored = match ensure_topic(ctx, CHECK_MAX_TIME_TOPIC, 1) {
+            Ok(created) => {
+                if created {
+                    // Registered at once, as the reference does, so tools find the discards.
+                    ctx.register_now.notify_one();
+                }
+                ctx.store.put(copy).await.is_ok()
+            }
+            Err(_) => false,
+        };
+        if !stored {
+            ctx.transactions.release(view.queue_offset);
+            return false;
+        }
+        // Discarded either way; without its op record a restart may discard it once more.
+        return write_op(ctx, view.queue_offset).await.is_ok();
     }
     copy.properties = properties::with(view.properties, CHECK_TIMES, &(checks + 1).to_string());
-    let Ok(put) = ctx.store.put(copy.clone()).await else {
+    let appended = match ctx.store.put(copy.clone()).await {
+        Ok(put) => put.appended.first().copied(),
+        Err(_) => None,
+    };
+    let Some(appended) = appended else {
+        ctx.transactions.release(view.queue_offset);
         return false;
     };
-    let Some(appended) = put.appended.first() else {
-        return false;
-    };
-    // The copy replaces the original: finish the original so a later pass skips it.
+    // The copy replaces the original, which an op record finishes so a later pass skips it
+    // (without it a restart may check the original once more: a second copy, not a loss).
     if write_op(ctx, view.queue_offset).await.is_err() {
         return false;
     }
-    ctx.transactions.finish(view.queue_offset);
     let group = properties::get(view.properties, keys::PRODUCER_GROUP).unwrap_or_default();
     let Some(producer) = ctx.clients.producer_of(group) else {
         tracing::info!(

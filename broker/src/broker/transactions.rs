@@ -41,36 +41,61 @@ pub mod outcome {
     pub const ROLLBACK: i32 = 12;
 }
 
-/// Half queue offsets known to be finished, above the back-check progress.
+/// Which halves are finished. The back-check walk passes a half only once it is finished:
+/// ended by END_TRANSACTION, replaced by a copy under check, or discarded. So every half below
+/// its progress (the floor) is finished, and only those above need remembering one by one.
+///
+/// The floor is what makes an answer that comes late harmless, across restarts too (the
+/// progress is persisted): a repeated END_TRANSACTION, or the producer's own answer for a half
+/// the walk has already copied, must not commit a second time when the copy's check is
+/// answered. The reference commits such answers; here the copy's check decides.
 #[derive(Debug, Default)]
 pub struct TransactionLog {
-    ended: Mutex<BTreeSet<i64>>,
+    state: Mutex<Finished>,
+}
+
+#[derive(Debug, Default)]
+struct Finished {
+    floor: i64,
+    above: BTreeSet<i64>,
 }
 
 impl TransactionLog {
-    fn lock(&self) -> MutexGuard<'_, BTreeSet<i64>> {
-        self.ended.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A log whose halves below `progress` (the persisted back-check progress) are finished.
+    pub fn from_progress(progress: i64) -> Self {
+        let log = Self::default();
+        log.prune_below(progress);
+        log
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Finished> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Marks a half as finished; false if it already was.
     pub fn finish(&self, half_offset: i64) -> bool {
-        self.lock().insert(half_offset)
+        let mut state = self.lock();
+        half_offset >= state.floor && state.above.insert(half_offset)
     }
 
     /// Undoes [`TransactionLog::finish`] when ending failed (the half stays open).
     pub fn release(&self, half_offset: i64) {
-        self.lock().remove(&half_offset);
+        self.lock().above.remove(&half_offset);
     }
 
     /// Whether a half is finished.
     pub fn is_finished(&self, half_offset: i64) -> bool {
-        self.lock().contains(&half_offset)
+        let state = self.lock();
+        half_offset < state.floor || state.above.contains(&half_offset)
     }
 
-    /// Forgets offsets below `progress` (the back-check walked past them for good).
+    /// Raises the floor to `progress` (the back-check walked past everything below it for
+    /// good) and forgets the offsets under it. The floor never goes down.
     pub fn prune_below(&self, progress: i64) {
-        let mut ended = self.lock();
-        *ended = ended.split_off(&progress);
+        let mut state = self.lock();
+        state.floor = state.floor.max(progress);
+        let floor = state.floor;
+        state.above = state.above.split_off(&floor);
     }
 }
 
@@ -112,7 +137,13 @@ async fn end_inner(ctx: &BrokerContext, req: &RemotingCommand) -> Result<Remotin
     }
     // Claimed first, so two concurrent answers for one half cannot both commit it.
     if !ctx.transactions.finish(half_offset) {
-        // A late answer to a back-check, or a repeat: the first one decided.
+        // A repeat (the first answer decided), or an answer for a half the back-check has
+        // replaced by a copy (the answer to the copy's check decides).
+        tracing::info!(
+            half_offset,
+            decision,
+            "END_TRANSACTION for a finished half ignored"
+        );
         return Ok(RemotingCommand::response_to(req, codes::SUCCESS));
     }
     let reply = finish_half(ctx, req, half_offset, commit_log_offset, decision).await;
@@ -180,6 +211,16 @@ mod tests {
         assert!(!log.finish(3), "a second end is a repeat");
         assert!(log.finish(7));
         log.prune_below(5);
-        assert!(!log.is_finished(3) && log.is_finished(7));
+        assert!(log.is_finished(3) && log.is_finished(7));
+        assert!(
+            !log.finish(3),
+            "below the floor a half was passed by the back-check: finished"
+        );
+        log.prune_below(2);
+        assert!(log.is_finished(4), "the floor never goes down");
+        assert!(!log.is_finished(8) && log.finish(8));
+        let restarted = TransactionLog::from_progress(6);
+        assert!(restarted.is_finished(5) && !restarted.finish(5));
+        assert!(restarted.finish(6));
     }
 }

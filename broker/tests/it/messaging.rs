@@ -21,14 +21,19 @@ use crate::{
 /// Short levels so the test waits seconds, not minutes: retries start at level 3.
 const LEVELS: &str = "1s 2s 1s 1s 1s";
 
-async fn start(dir: &std::path::Path) -> Standalone {
+pub(crate) async fn start(dir: &std::path::Path) -> Standalone {
     let env = FixedEnv::new().with_var("HOME", dir.to_str().unwrap());
     let mut options = StandaloneOptions::loopback(dir.join("store"));
     options.broker_properties = format!("brokerName=msg-broker\nmessageDelayLevel={LEVELS}\n");
     Standalone::start(options, &env).await.expect("node starts")
 }
 
-fn send(topic: &str, key: &str, extra: &[(&str, &str)], fields: &[(&str, &str)]) -> RemotingCommand {
+pub(crate) fn send(
+    topic: &str,
+    key: &str,
+    extra: &[(&str, &str)],
+    fields: &[(&str, &str)],
+) -> RemotingCommand {
     let uniq = format!("U-{key}");
     let mut pairs = vec![("KEYS", key), ("UNIQ_KEY", uniq.as_str())];
     pairs.extend_from_slice(extra);
@@ -54,7 +59,7 @@ fn send(topic: &str, key: &str, extra: &[(&str, &str)], fields: &[(&str, &str)])
 }
 
 /// A pull with its own subscription (`*`), held up to `hold`.
-fn pull(topic: &str, offset: i64, hold: Duration) -> RemotingCommand {
+pub(crate) fn pull(topic: &str, offset: i64, hold: Duration) -> RemotingCommand {
     RemotingCommand::request(request::PULL_MESSAGE, 0)
         .with_field("consumerGroup", "Reader")
         .with_field("topic", topic)
@@ -69,7 +74,7 @@ fn pull(topic: &str, offset: i64, hold: Duration) -> RemotingCommand {
 }
 
 /// The one message a pull returned: (physical offset, reconsume times, properties, body).
-fn only_message(reply: &RemotingCommand) -> (i64, i32, String, Vec<u8>) {
+pub(crate) fn only_message(reply: &RemotingCommand) -> (i64, i32, String, Vec<u8>) {
     assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
     let record::Entry::Message(v) = record::decode(&reply.body, true).unwrap() else {
         panic!("a message")
@@ -254,7 +259,7 @@ impl apogee_broker::remoting::Handler for Checks {
     }
 }
 
-fn half(key: &str) -> RemotingCommand {
+pub(crate) fn half(key: &str) -> RemotingCommand {
     send(
         "Tx",
         key,
@@ -263,7 +268,12 @@ fn half(key: &str) -> RemotingCommand {
     )
 }
 
-fn end(half_offset: &str, commit_log_offset: &str, decision: i32, from_check: bool) -> RemotingCommand {
+pub(crate) fn end(
+    half_offset: &str,
+    commit_log_offset: &str,
+    decision: i32,
+    from_check: bool,
+) -> RemotingCommand {
     RemotingCommand::request(request::END_TRANSACTION, 0)
         .with_field("producerGroup", "TPG")
         .with_field("tranStateTableOffset", half_offset)
@@ -274,7 +284,7 @@ fn end(half_offset: &str, commit_log_offset: &str, decision: i32, from_check: bo
 }
 
 /// (queueOffset, commit log offset) of a half, as the client takes them from the send reply.
-fn half_position(reply: &RemotingCommand) -> (String, String) {
+pub(crate) fn half_position(reply: &RemotingCommand) -> (String, String) {
     assert_eq!(reply.code, response::SUCCESS, "{:?}", reply.remark);
     let offset_msg_id = reply.field("msgId").unwrap();
     let physical = i64::from_str_radix(&offset_msg_id[16..], 16).unwrap();

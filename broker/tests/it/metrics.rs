@@ -253,6 +253,22 @@ fn pulls_are_counted_per_group_and_topic_and_a_long_poll_shows_as_parked() {
         for _ in 0..3 {
             assert_eq!(call(&c, send("Pulled", 0)).await.code, response::SUCCESS);
         }
+        // Dispatch into the queue is asynchronous: pull once all three are there, so that one
+        // pull returns them all (a pull racing the dispatcher got fewer).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let max = RemotingCommand::request(request::GET_MAX_OFFSET, 0)
+                .with_field("topic", "Pulled")
+                .with_field("queueId", 0);
+            if call(&c, max).await.field("offset") == Some("3") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the three sends were not dispatched within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let first = call(&c, pull("PG1", "Pulled", 0, 0)).await;
         assert_eq!(first.code, response::SUCCESS, "{:?}", first.remark);
         assert_eq!(first.field("nextBeginOffset"), Some("3"));

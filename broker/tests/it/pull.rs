@@ -5,8 +5,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use apogee_broker::{
     broker::{
+        client_data::SubscriptionData,
+        clients::GroupSubscription,
         consumer_offsets::ConsumerOffsets,
-        pull::{self, PullContext, TagFilter, flag},
+        pull::{self, PullContext, flag},
         send::{self, SendSettings},
         topics::{AUTO_CREATE_TOPIC, TopicTable},
     },
@@ -30,6 +32,7 @@ impl Broker {
             topics: &self.topics,
             offsets: &self.offsets,
             max_suspend: Duration::from_secs(15),
+            consume_broadcast_enable: true,
         }
     }
 
@@ -90,7 +93,7 @@ fn bodies(reply: &RemotingCommand) -> Vec<String> {
     out
 }
 
-fn no_heartbeat(_: &str, _: &str) -> Option<TagFilter> {
+fn no_heartbeat(_: &str, _: &str) -> Option<GroupSubscription> {
     None
 }
 
@@ -167,7 +170,16 @@ fn pulls_filter_hold_and_answer_with_reference_codes() {
             response::SUBSCRIPTION_NOT_EXIST,
             "no subscription and no heartbeat yet"
         );
-        let from_heartbeat = |_: &str, _: &str| Some(TagFilter::parse("TagB"));
+        let from_heartbeat = |_: &str, topic: &str| {
+            Some(GroupSubscription {
+                broadcasting: false,
+                subscription: Some(SubscriptionData {
+                    topic: topic.to_owned(),
+                    sub_string: "TagB".to_owned(),
+                    ..SubscriptionData::default()
+                }),
+            })
+        };
         let reply = pull::handle(&pull_req(0, 0, "", 0), broker.ctx(), from_heartbeat).await;
         assert_eq!(bodies(&reply), vec!["m1", "m3", "m5"]);
 
