@@ -284,53 +284,7 @@ pub fn render(ctx: &BrokerContext) -> String {
         &base,
         unflushed as f64,
     );
-    let slaves = ctx.replication.acks.slaves();
-    page.family(
-        "apogee_replication_lag_bytes",
-        Kind::Gauge,
-        "CommitLog bytes a connected slave has not confirmed, per slave (IP and number among \
-         the slaves connected from that IP).",
-    );
-    for slave in &slaves {
-        // Not the connection's ip:port: its port changes on every reconnect (a new series
-        // each time); see `SlaveState` for why the IP and a number are all a master has.
-        let (ip, index) = (slave.ip().to_string(), slave.index.to_string());
-        let lag = store.max_physical_offset().saturating_sub(slave.acked);
-        page.sample(
-            "apogee_replication_lag_bytes",
-            &[
-                base[0],
-                base[1],
-                ("slave", ip.as_str()),
-                ("slave_index", index.as_str()),
-            ],
-            lag as f64,
-        );
-    }
-    page.single(
-        "apogee_replication_slaves_connected",
-        Kind::Gauge,
-        "Slaves connected to this master.",
-        &base,
-        slaves.len() as f64,
-    );
-    if !ctx.is_master() {
-        let master = ctx.replication.master();
-        page.single(
-            "apogee_replication_refused",
-            Kind::Gauge,
-            "1 when this slave stopped replicating because its log diverged from the master's.",
-            &base,
-            f64::from(u8::from(ctx.replication.refusal().is_some())),
-        );
-        page.single(
-            "apogee_replication_master_known",
-            Kind::Gauge,
-            "1 when this slave knows its master's HA address.",
-            &base,
-            f64::from(u8::from(master.ha.is_some())),
-        );
-    }
+    super::replication_page::render(ctx, &base, &mut page);
     let role = ctx.config.broker_role.to_string();
     page.single(
         "apogee_broker_info",

@@ -1,16 +1,21 @@
 //! Master/slave replication of the CommitLog, over the classic RocketMQ HA wire. A master
 //! serves its log on `haListenPort` ([`master`]); a slave follows its master ([`slave`]),
 //! appending the same bytes at the same offsets and building its own queues and index, and
-//! copies the master's metadata ([`metadata_sync`]). A SYNC_MASTER answers a send only once
-//! enough slaves confirmed it ([`acks`]).
+//! copies the master's metadata ([`metadata_sync`]), after checking that the master's log holds
+//! its own history ([`consistency`]). A SYNC_MASTER answers a send only once enough slaves
+//! confirmed it ([`acks`]).
 
 pub mod acks;
+pub mod consistency;
 pub mod master;
 pub mod metadata_sync;
 pub mod slave;
 pub mod wire;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{
+    Mutex, MutexGuard, PoisonError,
+    atomic::{AtomicBool, Ordering},
+};
 
 /// Largest transfer a slave accepts (a master sends at most [`master::TRANSFER_BATCH`], but a
 /// reference master may send more).
@@ -23,6 +28,7 @@ pub struct Replication {
     pub acks: acks::Acks,
     master: Mutex<MasterAddrs>,
     refusal: Mutex<Option<String>>,
+    connected: AtomicBool,
 }
 
 /// Where this slave's master is, as the NameServer reported it.
@@ -62,5 +68,17 @@ impl Replication {
     /// Why replication was stopped, if it was.
     pub fn refusal(&self) -> Option<String> {
         lock(&self.refusal).clone()
+    }
+
+    /// Records whether this slave has a replication session with its master: set once the
+    /// master passed the consistency check and took the first report, cleared when the session
+    /// ends (and so never set on a slave that refused its master).
+    pub fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Release);
+    }
+
+    /// Whether this slave is replicating from its master right now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! Transfers may cut records anywhere (a reference master sends raw 32 KiB ranges), so the
 //! bytes are reassembled here and only whole entries — records, or an end-of-segment marker
-//! with its padding — reach the store, each checked (magic, CRC, offset) on the way in. A
-//! master whose data does not continue this log, or that says its log ends before ours, stops
-//! replication with an error instead of mixing two histories.
+//! with its padding — reach the store, each checked (magic, CRC, offset) on the way in. Before
+//! its first report the slave checks that the master holds its last record ([`consistency`]); a
+//! master that does not, whose data does not continue this log, or that says its log ends
+//! before ours, stops replication with an error instead of mixing two histories.
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,7 +17,12 @@ use tokio::{
     sync::watch,
 };
 
-use super::{MAX_TRANSFER, master::SILENCE, wire};
+use super::{
+    MAX_TRANSFER,
+    consistency::{self, LastRecord, Verdict},
+    master::SILENCE,
+    wire,
+};
 use crate::{
     broker::context::BrokerContext,
     store::{
@@ -40,6 +46,7 @@ enum Ended {
 
 /// Follows the master until `stop` turns true.
 pub async fn run(ctx: Arc<BrokerContext>, mut stop: watch::Receiver<bool>) {
+    let mut last_record = None;
     loop {
         if ctx.replication.refusal().is_some() {
             let _ = stop.wait_for(|s| *s).await;
@@ -47,21 +54,26 @@ pub async fn run(ctx: Arc<BrokerContext>, mut stop: watch::Receiver<bool>) {
         }
         let session = async {
             let Some(ha) = ctx.replication.master().ha else {
-                return Ended::Retry("master not known yet".into());
+                return Some(Ended::Retry("master not known yet".into()));
             };
-            match tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(&ha)).await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    tracing::info!(master = %ha, from = ctx.store.max_physical_offset(), "replicating");
-                    follow(stream, &ctx).await
-                }
-                Ok(Err(err)) => Ended::Retry(format!("connect to {ha}: {err}")),
-                Err(_) => Ended::Retry(format!("connect to {ha}: timed out")),
-            }
+            Some(
+                match tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(&ha)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = stream.set_nodelay(true);
+                        follow(stream, &ctx, &mut last_record).await
+                    }
+                    Ok(Err(err)) => Ended::Retry(format!("connect to {ha}: {err}")),
+                    Err(_) => Ended::Retry(format!("connect to {ha}: timed out")),
+                },
+            )
         };
         let ended = tokio::select! {
             e = session => e,
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        ctx.replication.set_connected(false);
+        let Some(ended) = ended else {
+            return;
         };
         match ended {
             Ended::Refuse(reason) => ctx.replication.refuse(reason),
@@ -76,9 +88,20 @@ pub async fn run(ctx: Arc<BrokerContext>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Length of the whole entries at the front of `pending` (which starts at global `offset`).
-fn whole_entries(pending: &[u8], offset: u64, segment: u64, max_record: usize) -> Result<usize, String> {
+/// The whole entries at the front of a reassembly buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Whole {
+    /// Their length.
+    len: usize,
+    /// Where the last record among them starts, relative to the buffer (none when they are only
+    /// an end-of-segment marker and its padding).
+    last_record: Option<usize>,
+}
+
+/// The whole entries at the front of `pending` (which starts at global `offset`).
+fn whole_entries(pending: &[u8], offset: u64, segment: u64, max_record: usize) -> Result<Whole, String> {
     let mut pos = 0;
+    let mut last_record = None;
     while pending.len() - pos >= END_MARKER_LEN {
         let size = i32::from_be_bytes(pending[pos..pos + 4].try_into().unwrap_or_default());
         let magic = u32::from_be_bytes(pending[pos + 4..pos + 8].try_into().unwrap_or_default());
@@ -94,19 +117,36 @@ fn whole_entries(pending: &[u8], offset: u64, segment: u64, max_record: usize) -
         if pending.len() - pos < len {
             break;
         }
+        if magic != BLANK_MAGIC {
+            last_record = Some(pos);
+        }
         pos += len;
     }
-    Ok(pos)
+    Ok(Whole {
+        len: pos,
+        last_record,
+    })
 }
 
-async fn follow(stream: TcpStream, ctx: &BrokerContext) -> Ended {
+async fn follow(stream: TcpStream, ctx: &Arc<BrokerContext>, last_record: &mut Option<LastRecord>) -> Ended {
+    let master = stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
     let (mut reader, mut writer) = stream.into_split();
     let store = &ctx.store;
     let segment = store.config().commit_log_segment_size as u64;
     let max_record = store.config().max_message_size + 64 * 1024;
+    // Checked on every session: a master that was away may come back with another history.
+    match consistency::check(ctx, last_record).await {
+        Verdict::Agree => {}
+        Verdict::Diverged(reason) => return Ended::Refuse(reason),
+        Verdict::Unknown(reason) => return Ended::Retry(reason),
+    }
     if let Err(err) = writer.write_all(&wire::report(store.max_physical_offset())).await {
         return Ended::Retry(format!("report: {err}"));
     }
+    tracing::info!(%master, from = store.max_physical_offset(), "replicating");
+    ctx.replication.set_connected(true);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut pending = BytesMut::new();
     let mut pending_offset = store.max_physical_offset();
@@ -158,19 +198,33 @@ async fn follow(stream: TcpStream, ctx: &BrokerContext) -> Ended {
             }
             pending.extend_from_slice(&transfer.data);
             let whole = match whole_entries(&pending, pending_offset, segment, max_record) {
-                Ok(n) => n,
+                Ok(w) => w,
                 Err(reason) => return Ended::Refuse(reason),
             };
-            if whole == 0 {
+            if whole.len == 0 {
                 continue;
             }
-            match store.append_replicated(pending_offset, &pending[..whole]) {
+            match store.append_replicated(pending_offset, &pending[..whole.len]) {
                 Ok(()) => {}
                 Err(err @ StoreError::Diverged { .. }) => return Ended::Refuse(err.to_string()),
                 Err(err) => return Ended::Retry(format!("append: {err}")),
             }
-            pending.advance(whole);
-            pending_offset += whole as u64;
+            // Keep the last record's place current, so that the next session need not walk.
+            match (whole.last_record, last_record.as_mut()) {
+                (Some(rel), _) => {
+                    *last_record = Some(LastRecord {
+                        start: pending_offset + rel as u64,
+                        log_end: store.max_physical_offset(),
+                    });
+                }
+                // Only a segment's padding: the last record stays, the log end moves.
+                (None, Some(known)) if known.log_end == pending_offset => {
+                    known.log_end = store.max_physical_offset();
+                }
+                (None, _) => {}
+            }
+            pending.advance(whole.len);
+            pending_offset += whole.len as u64;
             appended = true;
         }
         if appended && let Err(err) = writer.write_all(&wire::report(store.max_physical_offset())).await {
@@ -189,9 +243,13 @@ mod tests {
         bytes.extend_from_slice(&100i32.to_be_bytes());
         bytes.extend_from_slice(&0xDAA3_20A7u32.to_be_bytes());
         bytes.resize(100, 1);
-        assert_eq!(whole_entries(&bytes, 0, 4096, 1000).unwrap(), 100);
+        let one = Whole {
+            len: 100,
+            last_record: Some(0),
+        };
+        assert_eq!(whole_entries(&bytes, 0, 4096, 1000).unwrap(), one);
         assert_eq!(
-            whole_entries(&bytes[..99], 0, 4096, 1000).unwrap(),
+            whole_entries(&bytes[..99], 0, 4096, 1000).unwrap().len,
             0,
             "a cut record waits"
         );
@@ -200,9 +258,13 @@ mod tests {
         marker.extend_from_slice(&96i32.to_be_bytes());
         marker.extend_from_slice(&BLANK_MAGIC.to_be_bytes());
         marker.resize(50, 0);
-        assert_eq!(whole_entries(&marker, 4000, 4096, 1000).unwrap(), 0);
+        assert_eq!(whole_entries(&marker, 4000, 4096, 1000).unwrap().len, 0);
         marker.resize(96, 0);
-        assert_eq!(whole_entries(&marker, 4000, 4096, 1000).unwrap(), 96);
+        let padding = Whole {
+            len: 96,
+            last_record: None,
+        };
+        assert_eq!(whole_entries(&marker, 4000, 4096, 1000).unwrap(), padding);
         let mut bogus = vec![0u8; 16];
         bogus[..4].copy_from_slice(&(-5i32).to_be_bytes());
         assert!(whole_entries(&bogus, 0, 4096, 1000).is_err());

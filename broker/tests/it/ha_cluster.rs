@@ -1,6 +1,7 @@
-//! A NameServer (in this process) with a master and a slave as real `apogee broker` processes,
+//! A NameServer (in this process) with masters and slaves as real `apogee broker` processes,
 //! for the replication fault tests: configs written to a temp dir, children killed on drop,
-//! a producer that records what was acknowledged, and a reader of the slave's store.
+//! optionally in a network namespace or seeing a machine of a given memory size, a producer that
+//! records what was acknowledged, and a reader of the slave's store.
 
 use std::{
     collections::BTreeSet,
@@ -70,6 +71,12 @@ pub struct BrokerSpec<'a> {
     pub dir: &'a Path,
     /// Runs the child inside this network namespace (`ip netns exec`).
     pub netns: Option<&'a str>,
+    /// More `broker.conf` lines (each ending in a newline).
+    pub extra_conf: &'a str,
+    /// The memory the child sees as the machine's (`MemTotal` of its `/proc/meminfo`), in KiB:
+    /// it runs in its own mount namespace with a file mounted over `/proc/meminfo`, as LXCFS
+    /// does for containers. (Not combined with `netns`.)
+    pub mem_total_kib: Option<u64>,
 }
 
 impl BrokerProcess {
@@ -87,23 +94,35 @@ impl BrokerProcess {
         let text = format!(
             "brokerClusterName=HaCluster\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nbrokerIP1={}\n\
              listenPort={port}\nhaListenPort={ha}\nnamesrvAddr={}\nstorePathRootDir={}\n\
-             mappedFileSizeCommitLog={SEGMENT}\nmaxMessageSize={MAX_MESSAGE}\nregisterNameServerPeriod=10000\n",
+             mappedFileSizeCommitLog={SEGMENT}\nmaxMessageSize={MAX_MESSAGE}\nregisterNameServerPeriod=10000\n{}",
             spec.name,
             spec.id,
             spec.role,
             spec.ip,
             spec.namesrv,
-            store.display()
+            store.display(),
+            spec.extra_conf
         );
         std::fs::write(&conf, text).unwrap();
         let bin = env!("CARGO_BIN_EXE_apogee");
-        let mut command = match spec.netns {
-            Some(ns) => {
+        let mut command = match (spec.netns, spec.mem_total_kib) {
+            (Some(ns), _) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns, bin]);
                 c
             }
-            None => Command::new(bin),
+            (None, Some(kib)) => {
+                let meminfo = spec.dir.join(format!("meminfo-{}", spec.id));
+                std::fs::write(&meminfo, format!("MemTotal:       {kib} kB\n")).unwrap();
+                // `unshare` and `sh` exec in turn, so the child's pid is the broker's.
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(r#"mount --bind "$0" /proc/meminfo && exec "$@""#)
+                    .arg(&meminfo)
+                    .arg(bin);
+                c
+            }
+            (None, None) => Command::new(bin),
         };
         // Each child logs to a file the test prints when it fails.
         let log = spec.dir.join(format!("broker-{}.log", spec.id));

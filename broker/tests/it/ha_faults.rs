@@ -74,7 +74,7 @@ async fn produce_until_dead(master: std::net::SocketAddr, run: usize, limit: Dur
 
 /// Waits until a sync send succeeds (the slave is connected and acking); on failure shows
 /// what the brokers logged.
-async fn until_replicating(master: std::net::SocketAddr, brokers: &[&BrokerProcess]) {
+pub(crate) async fn until_replicating(master: std::net::SocketAddr, brokers: &[&BrokerProcess]) {
     let conn = connect_when_up(master).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -151,6 +151,8 @@ fn kill_runs(role: &str) -> Vec<(usize, usize)> {
                 namesrv: ns.addr,
                 dir: dir.path(),
                 netns: None,
+                extra_conf: "",
+                mem_total_kib: None,
             };
             let mut master = BrokerProcess::start(&spec(0, role));
             let mut slave = BrokerProcess::start(&spec(1, "SLAVE"));
@@ -315,6 +317,8 @@ fn part_spec<'a>(
         namesrv,
         dir,
         netns,
+        extra_conf: "",
+        mem_total_kib: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The store's in-process API: puts, batches, reads, filters, offsets, lookups, long polling and
-//! flush modes.
+//! The store's in-process API: puts, batches, reads, filters, offsets, lookups, long polling,
+//! flush modes, and the walks replication makes (a log's last record, records after an offset).
 
 use std::{sync::Arc, time::Duration};
 
@@ -272,4 +272,39 @@ fn async_flush_reaches_disk_on_its_own() {
         end,
         "periodic flush covered everything"
     );
+}
+
+#[test]
+fn last_record_and_records_after_walk_the_log_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert!(store.last_record().is_none(), "an empty log has no last record");
+    assert_eq!(store.records_after(0), 0);
+    let rt = runtime();
+    let offsets: Vec<u64> = (0..300u64)
+        .map(|seq| {
+            let put = rt.block_on(store.put(message("Walk", 0, seq, 700, None)));
+            put.unwrap().appended[0].physical_offset
+        })
+        .collect();
+    let last = store.last_record().expect("a last record");
+    assert_eq!(last.offset(), offsets[299]);
+    assert_eq!(&last[..], &store.message_at(offsets[299]).unwrap()[..]);
+    let end = store.max_physical_offset();
+    assert_eq!(store.records_after(0), 300);
+    assert_eq!(store.records_after(end), 0);
+    assert_eq!(store.records_after(offsets[123]), 177);
+    // A position inside a record (a reference slave reports raw byte positions) counts it.
+    assert_eq!(store.records_after(offsets[123] + 10), 177);
+    // The first record of a later segment, and a position in the padding before it.
+    let segment = 64 * 1024;
+    let k = offsets.iter().position(|o| *o >= segment).unwrap();
+    assert_eq!(offsets[k], segment, "the next segment starts with a record");
+    assert_eq!(store.records_after(segment), 300 - k as u64);
+    assert_eq!(store.records_after(segment - 4), 300 - k as u64);
+    store.shutdown().unwrap();
+    // After a restart the last record is found by walking the newest segment.
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    assert_eq!(store.last_record().map(|r| r.offset()), Some(offsets[299]));
+    store.shutdown().unwrap();
 }
