@@ -10,8 +10,13 @@
 # network access, on the first build.
 #
 # Everything it writes lives outside the work tree, in ${APOGEE_CACHE:-$HOME/.cache/apogee}:
-#   rust-client-compat/target/   Cargo's target directory; skipped when the binary is newer
-#                                than the sources, the manifest, the lock file and this script
+#   rust-client-compat/cargo/       Cargo's target directory, shared by every checkout (builds
+#                                   take turns: a lock)
+#   rust-client-compat/bin/<key>/   the binary built from the sources whose content hash is <key>
+#                                   (see e2e/source_key.sh), copied out of the target directory:
+#                                   another checkout building other sources meanwhile rebuilds
+#                                   the target directory's binary, never this one. Binaries
+#                                   unused for a day are removed.
 #
 # It builds the dev profile with debug info off: the cheapest cold build (about 8 minutes on two
 # busy cores; Cargo.toml has the measurements), and an unoptimised client is fast enough here.
@@ -20,8 +25,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${APOGEE_CACHE:-$HOME/.cache/apogee}
 out=$cache/rust-client-compat
-export CARGO_TARGET_DIR=$out/target
-bin=$CARGO_TARGET_DIR/debug/rust-client-compat
+export CARGO_TARGET_DIR=$out/cargo
+built=$CARGO_TARGET_DIR/debug/rust-client-compat
 
 for tool in cargo cc; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -40,23 +45,30 @@ flock 9
 # Reused only when built from these very sources (see e2e/source_key.sh).
 . "$here/../source_key.sh"
 key=$(source_key "$here" Cargo.toml Cargo.lock src build.sh)
-fresh() {
-  [ -x "$bin" ] && [ "$(cat "$out/source-key" 2>/dev/null)" = "$key" ]
-}
+bin=$out/bin/$key/rust-client-compat
 
-if ! fresh; then
+if [ ! -x "$bin" ]; then
   # From this directory, so rustup picks the toolchain pinned in the repository's
   # rust-toolchain.toml whatever the caller's working directory. --locked: the versions in
   # Cargo.lock, or an error (never a silent re-resolve).
   cd "$here"
+  # Every checkout builds into the one target directory, but Cargo keeps this package's
+  # freshness per checkout path while writing its binary to one path: another checkout's build
+  # leaves a binary this one's records call fresh. So this package is always rebuilt (seconds;
+  # its dependencies stay built).
+  cargo clean --locked --manifest-path "$here/Cargo.toml" --package rust-client-compat >&2
   cargo build --locked --manifest-path "$here/Cargo.toml" --bin rust-client-compat >&2
-  [ -x "$bin" ] || {
-    echo "rust-client/build.sh: cargo did not produce $bin" >&2
+  [ -x "$built" ] || {
+    echo "rust-client/build.sh: cargo did not produce $built" >&2
     exit 1
   }
-  # Cargo leaves an unchanged binary's mtime alone; the check above compares against it.
-  touch "$bin"
-  echo "$key" > "$out/source-key"
+  mkdir -p "$out/bin/$key"
+  cp "$built" "$bin.tmp"
+  mv -f "$bin.tmp" "$bin"
 fi
+# Marks it used; binaries of other sources unused for a day go.
+touch "$bin"
+find "$out/bin" -mindepth 2 -maxdepth 2 -name rust-client-compat -mtime +0 -printf '%h\0' |
+  xargs -0 -r rm -rf
 
 echo "$bin"

@@ -6,7 +6,7 @@
 use std::{
     any::Any,
     collections::BTreeMap,
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader, Read, Write},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, PoisonError, mpsc},
     thread::{self, JoinHandle},
@@ -160,6 +160,14 @@ impl EventProcess {
     /// Every line read so far.
     pub fn lines(&self) -> &[Line] {
         &self.lines
+    }
+
+    /// Writes one line to the program's stdin (a command, for drivers that read them).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("cannot write to {}: {e}", self.what));
     }
 
     /// Closes stdin (a consumer run with `--stop-on-stdin` then shuts down cleanly) and waits up

@@ -1,5 +1,6 @@
 //! End-to-end suites: real processes, real files, real signals.
 
+mod broker_probe;
 mod control_plane;
 mod go_client;
 mod helm_chart;

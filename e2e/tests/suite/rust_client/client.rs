@@ -11,6 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use apogee_e2e::event_process::EventProcess as Run;
+
+use super::node::Env;
+use crate::broker_probe;
+
 /// A cold build compiles about 350 crates (9.5 min measured on a busy 2-core machine); a fresh
 /// binary is found in well under a second.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
@@ -18,6 +23,8 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(40 * 60);
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a consumer may take to shut down once asked: listeners finish, offsets are sent.
 const STOP_TIMEOUT: Duration = Duration::from_secs(45);
+/// Longest wait for the broker to show offsets a consumer sent (they are applied at once).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A consumer's own bound (`--timeout-ms`), should the harness never ask it to stop.
 const CONSUMER_SELF_TIMEOUT_MS: &str = "300000";
 /// Most of a failed build's stderr a failure message shows (its tail).
@@ -26,7 +33,7 @@ const STDERR_SHOWN: usize = 12_000;
 /// The binary, built on first use by `e2e/rust-client/build.sh`. A build that fails (no cargo,
 /// no C compiler, crates.io unreachable) fails every test that needs it, with the build's output:
 /// compatibility that is not checked is not known, so nothing here is ever skipped.
-fn binary() -> &'static Path {
+pub fn binary() -> &'static Path {
     static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match BINARY.get_or_init(build) {
         Ok(path) => path,
@@ -96,8 +103,6 @@ fn build() -> Result<PathBuf, String> {
     );
     Ok(path)
 }
-
-use apogee_e2e::event_process::EventProcess as Run;
 
 /// Starts rust-client-compat with `subcommand`, `args` and extra environment.
 pub fn spawn_run(subcommand: &str, args: &[String], env: &[(&str, &str)]) -> Run {
@@ -315,9 +320,10 @@ impl Consumer {
         })
     }
 
-    /// Asks the consumer to stop, waits for its clean shutdown (which commits its offsets) and
-    /// returns every delivery it reported.
-    pub fn stop(&mut self) -> Vec<Received> {
+    /// Has the consumer commit its offsets while connected (see [`Consumer::persist`]), then asks
+    /// it to stop, waits for its clean shutdown and returns every delivery it reported.
+    pub fn stop(&mut self, env: &Env) -> Vec<Received> {
+        self.persist(env);
         let status = self.run.finish(STOP_TIMEOUT);
         let done = self.run.lines().iter().find(|l| l.word == "DONE");
         assert!(
@@ -327,6 +333,68 @@ impl Consumer {
             self.run.transcript()
         );
         self.received()
+    }
+
+    /// Has the consumer send its offsets to the broker now (a `persist` line: the client's
+    /// `persist_consumer_offset`) and waits until the broker at `env.broker` shows, for each of
+    /// the topic's queues the consumer holds, at least the offset it reported holding just before
+    /// (`PERSISTED`). The client also sends its offsets at shutdown, but oneway, right before it
+    /// closes its connections, and the reference may never process them: its server handler
+    /// (5.3.3's NettyServerHandler) discards a request it gets to only once the connection has
+    /// closed (the Go client suite's `consumer_restart` lost a queue's offset that way about once
+    /// in twenty restarts under load). Committed while connected, the offsets are the broker's
+    /// before the consumer leaves, whatever happens to the ones its shutdown sends again.
+    fn persist(&mut self, env: &Env) {
+        self.run.send_line("persist");
+        let started = Instant::now();
+        let held = loop {
+            assert!(
+                self.run.poll(Duration::from_millis(25)),
+                "consumer {} exited before it persisted its offsets\n{}",
+                self.group,
+                self.run.transcript()
+            );
+            if let Some(line) = self.run.lines().iter().rfind(|l| l.word == "PERSISTED") {
+                break line.get("offsets").to_owned();
+            }
+            assert!(
+                started.elapsed() < STOP_TIMEOUT,
+                "consumer {} did not persist its offsets within {STOP_TIMEOUT:?}\n{}",
+                self.group,
+                self.run.transcript()
+            );
+        };
+        let held: Vec<(i32, i64)> = held
+            .split(',')
+            .filter(|h| *h != "-")
+            .map(|h| {
+                let (queue, offset) = h.rsplit_once('=').expect("queue=offset");
+                let (broker, queue) = queue.rsplit_once(':').expect("broker:queue");
+                assert_eq!(broker, env.broker_name, "{}", self.run.transcript());
+                (
+                    queue.parse().expect("a queue id"),
+                    offset.parse().expect("an offset"),
+                )
+            })
+            .collect();
+        let Some(queues) = held.iter().map(|(q, _)| q + 1).max() else {
+            return;
+        };
+        let started = Instant::now();
+        loop {
+            let progress = broker_probe::progress(env.broker, &self.group, &self.topic, queues);
+            if held.iter().all(|(q, n)| progress[q].1.unwrap_or(0) >= *n) {
+                return;
+            }
+            assert!(
+                started.elapsed() < COMMIT_TIMEOUT,
+                "the broker shows {progress:?} (queue: (max, committed)) for {}, not the offsets \
+                 {held:?} it persisted, after {COMMIT_TIMEOUT:?}\n{}",
+                self.group,
+                self.run.transcript()
+            );
+            self.run.poll(Duration::from_millis(50));
+        }
     }
 
     pub fn transcript(&self) -> String {

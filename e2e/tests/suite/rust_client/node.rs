@@ -1,21 +1,33 @@
-//! Apogee's NameServer + Broker in this process, on loopback, on their own runtime; and what the
-//! broker says about a consumer group's offsets, asked over the remoting protocol as any client
-//! would ask.
+//! What the scenarios are pointed at ([`Env`]): Apogee's NameServer + Broker in this process, on
+//! loopback, on their own runtime (one per test), or the reference's (the Java client suite's,
+//! shared by the test binary).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use apogee_broker::{
     config::FixedEnv,
-    protocol::{RemotingCommand, code::request, code::response},
-    remoting::{Connection, ConnectionConfig, RefuseCallbacks, connect},
     standalone::{Standalone, StandaloneOptions},
 };
 
-/// The broker's name; clients name queues `brokerName:queueId`.
-pub const BROKER: &str = "rust-client-broker";
+/// A NameServer with one broker registered.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// `host:port`, what clients get as `--namesrv`.
+    pub namesrv: String,
+    /// The broker's advertised address: where offsets are asked for.
+    pub broker: SocketAddr,
+    /// The broker's name; clients name queues `brokerName:queueId`.
+    pub broker_name: String,
+}
 
-/// One broker (brokerName: [`BROKER`]); topics created on first send (4 queues, the client's
-/// default); a small commit-log segment, since each test preallocates its own.
+/// The broker's name on Apogee (the reference's is `compat-broker`, see
+/// `java_client/targets.rs`).
+const BROKER: &str = "rust-client-broker";
+
+/// One broker; topics created on first send (4 queues, the client's default); a small commit-log
+/// segment, since each test preallocates its own; and transaction back-checks 1 s after a half
+/// message and every 2 s (defaults 6 s and 30 s), as the reference has them
+/// (`java_client/targets.rs`), so `transactions` sees them within seconds.
 const BROKER_PROPERTIES: &str = "\
 brokerClusterName=RustClientCluster
 brokerId=0
@@ -23,15 +35,15 @@ brokerRole=ASYNC_MASTER
 flushDiskType=ASYNC_FLUSH
 autoCreateTopicEnable=true
 mappedFileSizeCommitLog=16777216
+transactionTimeOut=1000
+transactionCheckInterval=2000
 ";
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A node, stopped cleanly on drop.
 #[derive(Debug)]
 pub struct Node {
-    pub namesrv: String,
     node: Option<Standalone>,
     rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -52,70 +64,19 @@ impl Node {
             .block_on(Standalone::start(options, &env))
             .unwrap_or_else(|e| panic!("Apogee standalone did not start: {e}"));
         Self {
-            namesrv: node.namesrv_addr().to_string(),
             node: Some(node),
             rt,
             _dir: dir,
         }
     }
 
-    fn node(&self) -> &Standalone {
-        self.node.as_ref().expect("running")
-    }
-
-    fn connect(&self) -> Arc<Connection> {
-        let addr = self.node().broker_addr().to_string();
-        self.rt
-            .block_on(connect(
-                &addr,
-                Arc::new(RefuseCallbacks),
-                &ConnectionConfig::default(),
-            ))
-            .expect("connect to the broker")
-    }
-
-    fn call(&self, conn: &Connection, req: RemotingCommand) -> RemotingCommand {
-        self.rt
-            .block_on(conn.request(req, REQUEST_TIMEOUT))
-            .expect("the broker answers")
-    }
-
-    /// Queue id → (max offset, the group's committed offset, if any), for queues `0..queues`.
-    pub fn progress(&self, group: &str, topic: &str, queues: i32) -> BTreeMap<i32, (i64, Option<i64>)> {
-        let conn = self.connect();
-        let progress = (0..queues)
-            .map(|q| {
-                let max = self.call(
-                    &conn,
-                    RemotingCommand::request(request::GET_MAX_OFFSET, 0)
-                        .with_field("topic", topic)
-                        .with_field("queueId", q),
-                );
-                assert_eq!(max.code, response::SUCCESS, "GET_MAX_OFFSET {topic}:{q}: {max:?}");
-                let max: i64 = max.field("offset").expect("offset").parse().expect("a number");
-                let committed = self.call(
-                    &conn,
-                    RemotingCommand::request(request::QUERY_CONSUMER_OFFSET, 0)
-                        .with_field("consumerGroup", group)
-                        .with_field("topic", topic)
-                        .with_field("queueId", q),
-                );
-                let committed = match committed.code {
-                    response::SUCCESS => Some(
-                        committed
-                            .field("offset")
-                            .expect("offset")
-                            .parse()
-                            .expect("a number"),
-                    ),
-                    response::QUERY_NOT_FOUND => None,
-                    _ => panic!("QUERY_CONSUMER_OFFSET {group} {topic}:{q}: {committed:?}"),
-                };
-                (q, (max, committed))
-            })
-            .collect();
-        conn.close();
-        progress
+    pub fn env(&self) -> Env {
+        let node = self.node.as_ref().expect("running");
+        Env {
+            namesrv: node.namesrv_addr().to_string(),
+            broker: node.broker_addr(),
+            broker_name: BROKER.to_owned(),
+        }
     }
 }
 

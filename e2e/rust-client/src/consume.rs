@@ -1,0 +1,243 @@
+//! `consume`: a clustering push consumer that prints every delivery (see main.rs for its lines).
+
+use std::{
+    collections::HashSet,
+    process::ExitCode,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rocketmq_client_rust::{
+    ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, DefaultMQPushConsumer,
+    MQConsumerInner, MQPushConsumer, MessageQueueListener,
+};
+use rocketmq_model::common::{
+    consumer::consume_from_where::ConsumeFromWhere,
+    message::{MessageTrait, message_ext::MessageExt, message_queue::MessageQueue},
+};
+use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel;
+use tokio::sync::mpsc;
+
+use crate::{Args, SHUTDOWN_TIMEOUT, field, stdin_lines};
+
+pub struct ConsumeOpts {
+    namesrv: String,
+    group: String,
+    topic: String,
+    expr: String,
+    count: usize,
+    timeout: Duration,
+    from: ConsumeFromWhere,
+    linger: Duration,
+    stop_on_stdin: bool,
+}
+
+impl ConsumeOpts {
+    pub fn from(args: &Args) -> Result<Self, String> {
+        let from = match args.or("from", "first").as_str() {
+            "first" => ConsumeFromWhere::ConsumeFromFirstOffset,
+            "last" => ConsumeFromWhere::ConsumeFromLastOffset,
+            other => return Err(format!("--from {other:?}: first or last")),
+        };
+        Ok(Self {
+            namesrv: args.required("namesrv")?,
+            group: args.required("group")?,
+            topic: args.required("topic")?,
+            expr: args.or("expr", "*"),
+            count: args.number("count", 0)? as usize,
+            timeout: Duration::from_millis(args.number("timeout-ms", 60_000)?),
+            from,
+            linger: Duration::from_millis(args.number("linger-ms", 0)?),
+            stop_on_stdin: args.flags.contains("stop-on-stdin"),
+        })
+    }
+}
+
+/// Prints every delivery and hands its key to the run's loop.
+struct Listener {
+    keys: mpsc::UnboundedSender<String>,
+}
+
+impl rocketmq_client_rust::MessageListenerConcurrently for Listener {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        context: &ConsumeConcurrentlyContext,
+    ) -> rocketmq_client_rust::ClientResult<ConsumeConcurrentlyStatus> {
+        for msg in msgs {
+            let key = msg.get_keys().map(|k| k.to_string()).unwrap_or_default();
+            let tag = msg.get_tags().map(|t| t.to_string()).unwrap_or_default();
+            let queue = format!("{}:{}", context.get_message_queue().broker_name(), msg.queue_id());
+            let body = msg
+                .body()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            // The producer's msgId is the UNIQ_KEY property; MessageExt's own id is the
+            // broker's offset message id.
+            let uniq_key = msg
+                .properties()
+                .get("UNIQ_KEY")
+                .map(|k| k.to_string())
+                .unwrap_or_default();
+            println!(
+                "RECV key={} tag={} queue={} queueOffset={} msgId={} offsetMsgId={} reconsume={} \
+                 body={}",
+                field(&key),
+                field(&tag),
+                field(&queue),
+                msg.queue_offset(),
+                field(&uniq_key),
+                field(msg.msg_id()),
+                msg.reconsume_times(),
+                field(&body),
+            );
+            let _ = self.keys.send(key);
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+/// Prints each rebalance's outcome for the subscribed topic.
+struct Assignments;
+
+impl MessageQueueListener for Assignments {
+    fn message_queue_changed(
+        &self,
+        topic: &str,
+        _mq_all: &HashSet<MessageQueue>,
+        mq_assigned: &HashSet<MessageQueue>,
+    ) {
+        let mut queues: Vec<(String, i32)> = mq_assigned
+            .iter()
+            .map(|mq| (mq.broker_name().to_string(), mq.queue_id()))
+            .collect();
+        queues.sort();
+        let queues: Vec<String> = queues.into_iter().map(|(b, q)| format!("{b}:{q}")).collect();
+        let queues = if queues.is_empty() {
+            "none".to_owned()
+        } else {
+            queues.join(",")
+        };
+        println!("ASSIGNED topic={} queues={queues}", field(topic));
+    }
+}
+
+/// Sends the consumer's offsets to the broker now, while connected (the client's
+/// `persist_consumer_offset`, as its timer and its shutdown do), and prints, first, the offsets of
+/// `topic`'s queues it holds: `PERSISTED offsets=B:0=5,B:1=7|-`. The harness waits for the broker
+/// to show them before it stops the consumer. The client sends offsets oneway, and its shutdown
+/// sends them right before it closes its connections: a broker that gets to such a request only
+/// after the connection closed (the reference drops it then) would keep older ones.
+async fn persist(consumer: &DefaultMQPushConsumer, topic: &str) {
+    let offsets = match consumer.consumer_running_info().await {
+        Ok(info) => {
+            let held = info
+                .mq_table
+                .iter()
+                .filter(|(mq, pq)| mq.topic_str() == topic && pq.commit_offset >= 0);
+            let held: Vec<String> = held
+                .map(|(mq, pq)| format!("{}:{}={}", mq.broker_name(), mq.queue_id(), pq.commit_offset))
+                .collect();
+            held.join(",")
+        }
+        Err(e) => {
+            eprintln!("rust-client-compat: consumer running info: {e}");
+            String::new()
+        }
+    };
+    if let Some(consumer_impl) = consumer.default_mq_push_consumer_impl() {
+        consumer_impl.persist_consumer_offset().await;
+    }
+    println!("PERSISTED offsets={}", field(&offsets));
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Count,
+    Stdin,
+    Timeout,
+}
+
+pub async fn consume(client_runtime: Arc<ClientRuntime>, opts: ConsumeOpts) -> ExitCode {
+    let started = Instant::now();
+    let (keys_tx, mut keys_rx) = mpsc::unbounded_channel();
+    let mut consumer = DefaultMQPushConsumer::builder(client_runtime)
+        .consumer_group(opts.group.as_str())
+        .name_server_addr(opts.namesrv.as_str())
+        .message_model(MessageModel::Clustering)
+        .consume_from_where(opts.from)
+        .message_queue_listener(Some(Arc::new(Assignments)))
+        .build();
+    let subscribed = consumer.subscribe(opts.topic.as_str(), opts.expr.as_str()).await;
+    if let Err(e) = subscribed {
+        eprintln!("rust-client-compat: subscribe: {e}");
+        return ExitCode::from(3);
+    }
+    consumer.register_message_listener_concurrently(Listener { keys: keys_tx });
+    if let Err(e) = consumer.start().await {
+        eprintln!("rust-client-compat: consumer start: {e}");
+        consumer.shutdown().await;
+        return ExitCode::from(3);
+    }
+    println!("STARTED group={} pid={}", field(&opts.group), std::process::id());
+
+    // Closing stdin asks for a clean stop; a line `persist` for the offsets to be sent now.
+    // Without --stop-on-stdin: a channel held open, never written.
+    let (_idle, idle) = mpsc::unbounded_channel::<String>();
+    let mut stdin = if opts.stop_on_stdin { stdin_lines() } else { idle };
+
+    let deadline = tokio::time::Instant::now() + opts.timeout;
+    let (mut total, mut seen) = (0usize, HashSet::<String>::new());
+    let mut linger_until: Option<tokio::time::Instant> = None;
+    let stop = loop {
+        let wake = linger_until.map_or(deadline, |l| l.min(deadline));
+        tokio::select! {
+            key = keys_rx.recv() => {
+                // The listener holds the sender until the consumer is shut down.
+                let Some(key) = key else { break Stop::Timeout };
+                total += 1;
+                seen.insert(key);
+                if opts.count > 0 && seen.len() >= opts.count && linger_until.is_none() {
+                    linger_until = Some(tokio::time::Instant::now() + opts.linger);
+                }
+            }
+            line = stdin.recv() => match line.as_deref() {
+                None => break Stop::Stdin,
+                Some("persist") => persist(&consumer, &opts.topic).await,
+                Some(other) => eprintln!("rust-client-compat: ignored stdin line {other:?}"),
+            },
+            () = tokio::time::sleep_until(wake) => {
+                if linger_until.is_some_and(|l| l <= tokio::time::Instant::now()) {
+                    break Stop::Count;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break Stop::Timeout;
+                }
+            }
+        }
+    };
+    let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, consumer.shutdown()).await;
+    // Deliveries that raced the shutdown still count.
+    while let Ok(key) = keys_rx.try_recv() {
+        total += 1;
+        seen.insert(key);
+    }
+    let distinct = seen.len();
+    println!(
+        "DONE reason={} received={total} distinct={distinct} elapsedMs={}",
+        match stop {
+            Stop::Count => "count",
+            Stop::Stdin => "stdin",
+            Stop::Timeout => "timeout",
+        },
+        started.elapsed().as_millis()
+    );
+    if stopped.is_err() {
+        eprintln!("rust-client-compat: consumer shutdown took over {SHUTDOWN_TIMEOUT:?}");
+        return ExitCode::from(3);
+    }
+    match stop {
+        Stop::Count | Stop::Stdin => ExitCode::SUCCESS,
+        Stop::Timeout => ExitCode::from(1),
+    }
+}
