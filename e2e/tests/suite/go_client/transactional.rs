@@ -86,7 +86,21 @@ pub fn transactions(env: &Env) {
         "transactions delivered"
     );
     for (key, list) in &got {
-        assert_eq!(list.len(), 1, "{key} delivered more than once: {list:#?}");
+        // The reference may commit an `unknown` half once per back-check: a check round that
+        // comes before the previous answer was applied checks it again, and both answers commit
+        // (seen under load; RocketMQ's transactions are at-least-once). A `commit` one is
+        // delivered exactly once.
+        let checks = producer
+            .lines("CHECK")
+            .iter()
+            .filter(|l| l.get("key") == key)
+            .count();
+        let most = if unknown.contains(key) { checks.max(1) } else { 1 };
+        assert!(
+            (1..=most).contains(&list.len()),
+            "{key} delivered {} times after {checks} back-checks: {list:#?}",
+            list.len()
+        );
         let d = &list[0];
         let [_, _, _, msg_id, queue] = sends.iter().find(|s| s[0] == *key).expect("sent");
         assert_eq!(

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::{
     runs::{Job, settle, shard_seq, unique, watch},
     semantics::{DELIVERY_TIMEOUT, SETTLE, by_key, warm_consumer},
-    targets::Env,
+    targets::{Env, Target},
 };
 
 /// A TransactionMQProducer sends three rounds of transactional messages whose local transaction
@@ -14,9 +14,10 @@ use super::{
 /// `transactionCheckInterval` 2 s (targets.rs; and the reference's op records written every
 /// 100 ms, see reference.rs), asserted: every half send is SEND_OK with the local answer
 /// recorded; the broker back-checks each `unknown` message (at least once) and no other; a
-/// consumer already on the topic gets exactly the `commit` and `unknown` messages, once each,
-/// with the msgId and in the queue of their send, an `unknown` one only after its check, and no
-/// `rollback` one, also not in the 2 s after (one more check interval).
+/// consumer already on the topic gets exactly the `commit` and `unknown` messages (once each;
+/// on the reference an `unknown` one at most once per back-check), with the msgId and in the
+/// queue of their send, an `unknown` one only after its check, and no `rollback` one, also not
+/// in the 2 s after (one more check interval).
 pub fn transactions(env: &Env) {
     let topic = unique(env, "T", "tx");
     let group = unique(env, "CG", "tx");
@@ -83,7 +84,20 @@ pub fn transactions(env: &Env) {
         "transactions delivered"
     );
     for (key, list) in &got {
-        assert_eq!(list.len(), 1, "{key} delivered more than once: {list:#?}");
+        // The reference may commit an `unknown` half once per back-check: a check round that
+        // comes before the previous answer was applied checks it again, and both answers commit
+        // (seen under load; RocketMQ's transactions are at-least-once). Apogee commits a
+        // transaction at most once, so there it is exactly once.
+        let checks = producer.lines("CHECK").filter(|l| l.get("key") == key).count();
+        let most = match env.target {
+            Target::Reference if unknown.contains(key) => checks.max(1),
+            _ => 1,
+        };
+        assert!(
+            (1..=most).contains(&list.len()),
+            "{key} delivered {} times after {checks} back-checks: {list:#?}",
+            list.len()
+        );
         let d = &list[0];
         let [_, _, _, msg_id, queue] = sends.iter().find(|s| s[0] == *key).expect("sent");
         assert_eq!(
