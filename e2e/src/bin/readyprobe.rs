@@ -1,15 +1,20 @@
-//! `readyprobe`: how long a NameServer + Broker took to serve, for e2e/bench/broker.sh.
+//! `readyprobe`: how long a NameServer + Broker took to serve, for the e2e/bench scripts.
 //!
-//! Started right after the server process(es), it polls every 2 ms, each probe bounded by a
-//! short request timeout, until the whole probe's `--timeout-s`:
+//! Started right after the server process(es), it polls every 2 ms (20 ms for runtime info),
+//! each probe bounded by a short request timeout, until the whole probe's `--timeout-s`:
 //!
 //! - `namesrv`: the NameServer answers GET_ROUTEINFO_BY_TOPIC (any answer, even "no route");
-//! - `route` (with `--broker`): it answers with a route for TBW102, i.e. the broker registered;
-//! - `send` (with `--broker`): a SEND_MESSAGE straight to the broker port is stored (SUCCESS).
+//! - `route` (with `--broker` or `--route`): it answers with a route for TBW102, i.e. the
+//!   broker registered;
+//! - `send` (with `--broker`): a SEND_MESSAGE straight to the broker port is stored (SUCCESS);
+//! - `slave` (with `--slave`, for e2e/bench/replication.sh): after that send, the slave's
+//!   `commitLogMaxOffset` (GET_BROKER_RUNTIME_INFO) reaches the master's, i.e. the slave is
+//!   connected and replicating. A SYNC_MASTER answers no send with SUCCESS before a slave has
+//!   it, so for one the send step keeps retrying until the slave is there.
 //!
-//! It prints one line, `READY namesrv_s=.. route_s=.. send_s=..`, each the seconds from
-//! `--since` (Unix epoch nanoseconds, taken by the caller just before it started the servers) to
-//! the first success, and exits 1 if any did not succeed in time.
+//! It prints one line, `READY namesrv_s=.. route_s=.. send_s=.. slave_s=..`, each the seconds
+//! from `--since` (Unix epoch nanoseconds, taken by the caller just before it started the
+//! servers) to the first success, and exits 1 if any did not succeed in time.
 
 use std::{
     sync::Arc,
@@ -37,12 +42,23 @@ struct Cli {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
+    /// Wait for the TBW102 route even without `--broker` (a SYNC_MASTER's route, before its
+    /// slave is started: its sends cannot succeed yet).
+    #[arg(long)]
+    route: bool,
+    /// A slave's `host:port` (with `--broker`, its master): also wait until it has replicated
+    /// the master's log up to the probe's message.
+    #[arg(long, requires = "broker")]
+    slave: Option<String>,
     /// Topic the probe's message goes to (auto-created from TBW102).
     #[arg(long, default_value = "BenchReadyProbe")]
     topic: String,
 }
 
 const POLL: Duration = Duration::from_millis(2);
+/// GET_BROKER_RUNTIME_INFO is polled less often: the reference logs a stack trace for each one
+/// it fails in its first second (no TPS sample yet), and catching up is not timed that finely.
+const POLL_RUNTIME_INFO: Duration = Duration::from_millis(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn epoch_nanos() -> u128 {
@@ -52,14 +68,16 @@ fn epoch_nanos() -> u128 {
         .unwrap_or_default()
 }
 
-/// Connects (again after a failure) and asks `make()` until `done` accepts the answer or
-/// `deadline` passes; returns the epoch nanos of the accepted answer.
-async fn poll(
+/// Connects (again after a failure) and asks `make()` every `every` until `accept` takes a
+/// value from the answer or `deadline` passes; returns the epoch nanos of the accepted answer
+/// and the value.
+async fn poll<T>(
     addr: &str,
     deadline: Instant,
+    every: Duration,
     make: impl Fn() -> RemotingCommand,
-    done: impl Fn(&RemotingCommand) -> bool,
-) -> Option<u128> {
+    accept: impl Fn(&RemotingCommand) -> Option<T>,
+) -> Option<(u128, T)> {
     let mut conn: Option<Arc<Connection>> = None;
     while Instant::now() < deadline {
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
@@ -69,17 +87,34 @@ async fn poll(
         }
         if let Some(c) = &conn
             && let Ok(reply) = c.request(make(), REQUEST_TIMEOUT).await
-            && done(&reply)
+            && let Some(value) = accept(&reply)
         {
-            return Some(epoch_nanos());
+            return Some((epoch_nanos(), value));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(every).await;
     }
     None
 }
 
 fn route_query() -> RemotingCommand {
     RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC, 0).with_field("topic", "TBW102")
+}
+
+fn runtime_info() -> RemotingCommand {
+    RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO, 0)
+}
+
+/// `commitLogMaxOffset` from a GET_BROKER_RUNTIME_INFO answer (a KVTable, `{"table":{..}}`,
+/// every value a string), found by its key so no JSON parser is needed.
+fn log_end(reply: &RemotingCommand) -> Option<u64> {
+    if reply.code != response::SUCCESS {
+        return None;
+    }
+    let body = std::str::from_utf8(&reply.body).ok()?;
+    let key = "\"commitLogMaxOffset\":\"";
+    let at = body.find(key)? + key.len();
+    let rest = &body[at..];
+    rest[..rest.find('"')?].parse().ok()
 }
 
 fn send_request(topic: &str) -> RemotingCommand {
@@ -107,11 +142,15 @@ fn send_request(topic: &str) -> RemotingCommand {
     req.with_body(b"ready-probe".to_vec())
 }
 
-fn seconds(at: Option<u128>, since: u128) -> String {
-    at.map_or_else(
-        || "none".to_owned(),
-        |t| format!("{:.3}", t.saturating_sub(since) as f64 / 1e9),
-    )
+/// A step's outcome: `None` when it was not asked for, else the epoch nanos it succeeded at.
+type Step = Option<Option<u128>>;
+
+fn seconds(step: Step, since: u128) -> String {
+    match step {
+        None => "skipped".to_owned(),
+        Some(None) => "none".to_owned(),
+        Some(Some(t)) => format!("{:.3}", t.saturating_sub(since) as f64 / 1e9),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -121,39 +160,53 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (namesrv, route, send) = rt.block_on(async {
-        let namesrv = poll(&cli.namesrv, deadline, route_query, |_| true);
-        let broker = async {
-            let Some(broker) = &cli.broker else {
-                return (Some(0), Some(0));
-            };
-            let route = poll(&cli.namesrv, deadline, route_query, |r| {
-                r.code == response::SUCCESS
-            });
-            let send = poll(
-                broker,
-                deadline,
-                || send_request(&cli.topic),
-                |r| r.code == response::SUCCESS,
-            );
-            tokio::join!(route, send)
+    let success = |r: &RemotingCommand| (r.code == response::SUCCESS).then_some(());
+    let at = |found: Option<(u128, ())>| found.map(|(t, ())| t);
+    let (namesrv, route, send, slave): (Step, Step, Step, Step) = rt.block_on(async {
+        let namesrv = async {
+            Some(at(
+                poll(&cli.namesrv, deadline, POLL, route_query, |_| Some(())).await
+            ))
         };
-        let (namesrv, (route, send)) = tokio::join!(namesrv, broker);
-        (namesrv, route, send)
+        let route = async {
+            if cli.broker.is_none() && !cli.route {
+                return None;
+            }
+            Some(at(poll(&cli.namesrv, deadline, POLL, route_query, success).await))
+        };
+        let send_then_slave = async {
+            let Some(broker) = &cli.broker else {
+                return (None, None);
+            };
+            let send = at(poll(broker, deadline, POLL, || send_request(&cli.topic), success).await);
+            let Some(slave) = &cli.slave else {
+                return (Some(send), None);
+            };
+            if send.is_none() {
+                return (Some(send), Some(None));
+            }
+            // The master's end once the probe's message is stored; the slave must reach it.
+            let replicated = match poll(broker, deadline, POLL_RUNTIME_INFO, runtime_info, log_end).await {
+                Some((_, end)) => poll(slave, deadline, POLL_RUNTIME_INFO, runtime_info, |r| {
+                    log_end(r).filter(|&have| have >= end)
+                })
+                .await
+                .map(|(t, _)| t),
+                None => None,
+            };
+            (Some(send), Some(replicated))
+        };
+        let (namesrv, route, (send, slave)) = tokio::join!(namesrv, route, send_then_slave);
+        (namesrv, route, send, slave)
     });
-    let (route_s, send_s) = if cli.broker.is_some() {
-        (seconds(route, since), seconds(send, since))
-    } else {
-        ("skipped".to_owned(), "skipped".to_owned())
-    };
     println!(
-        "READY namesrv_s={} route_s={route_s} send_s={send_s}",
-        seconds(namesrv, since)
+        "READY namesrv_s={} route_s={} send_s={} slave_s={}",
+        seconds(namesrv, since),
+        seconds(route, since),
+        seconds(send, since),
+        seconds(slave, since)
     );
-    anyhow::ensure!(
-        namesrv.is_some() && route.is_some() && send.is_some(),
-        "not serving within {} s",
-        cli.timeout_s
-    );
+    let failed = [namesrv, route, send, slave].contains(&Some(None));
+    anyhow::ensure!(!failed, "not serving within {} s", cli.timeout_s);
     Ok(())
 }

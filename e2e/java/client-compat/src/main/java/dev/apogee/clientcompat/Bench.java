@@ -9,19 +9,23 @@ import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.LocalTransactionState;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.client.producer.TransactionListener;
+import org.apache.rocketmq.client.producer.TransactionMQProducer;
+import org.apache.rocketmq.client.producer.TransactionSendResult;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.remoting.protocol.heartbeat.MessageModel;
 
 /**
- * {@code bench}: a load generator for e2e/bench/broker.sh. {@code --threads} producer threads
- * share one DefaultMQProducer and send synchronously, one message at a time, bodies of
- * {@code --size} bytes, for {@code --warmup-ms} (not recorded) and then {@code --duration-ms}
- * (recorded): the time of every send that started in the recorded window, and the number that
- * succeeded, give throughput and the send-latency percentiles.
+ * {@code bench}: the load generator of e2e/bench/broker.sh, messaging.sh and replication.sh.
+ * {@code --threads} producer threads share one DefaultMQProducer and send synchronously, one
+ * message at a time, bodies of {@code --size} bytes, for {@code --warmup-ms} (not recorded) and
+ * then {@code --duration-ms} (recorded): the time of every send that started in the recorded
+ * window, and the number that succeeded, give throughput and the send-latency percentiles.
  *
  * <p>With {@code --consume}, a push consumer (its own client instance, hence its own connection)
  * subscribes to the topic before any load and measures end-to-end latency: each body starts with
@@ -29,6 +33,12 @@ import org.apache.rocketmq.remoting.protocol.heartbeat.MessageModel;
  * takes the difference as it receives a recorded-window message. Producer and consumer share the
  * JVM, so the clocks are the same clock. After the load it waits up to {@code --drain-ms} for every
  * recorded message to arrive.
+ *
+ * <p>With {@code --transactional}, the producer is a TransactionMQProducer and each send is
+ * {@code sendMessageInTransaction}: a half message sent synchronously, a local transaction that
+ * answers COMMIT_MESSAGE at once, and the client's one-way END_TRANSACTION commit. Its time is the
+ * send's latency, and a send counts as successful when it is SEND_OK and committed; with
+ * {@code --consume} the consumer confirms that every committed message arrives.
  *
  * <p>The topic is created first with {@code --queues} queues (UPDATE_AND_CREATE_TOPIC through the
  * client's admin call, on the brokers serving TBW102), so both brokers see the same layout from the
@@ -97,6 +107,7 @@ final class Bench {
         long drainMs = args.longOf("drain-ms", 30_000);
         long sendTimeoutMs = args.longOf("send-timeout-ms", 3_000);
         boolean consume = args.flag("consume");
+        boolean transactional = args.flag("transactional");
         String group = args.get("group", "BenchGroup_" + topic);
         String label = args.get("label", "run");
         args.rejectUnused();
@@ -104,7 +115,9 @@ final class Bench {
             throw new IllegalArgumentException("--size must be at least 9 (timestamp + phase byte)");
         }
 
-        DefaultMQProducer producer = new DefaultMQProducer("BenchProducer_" + topic);
+        DefaultMQProducer producer = transactional
+                ? committing("BenchTxProducer_" + topic)
+                : new DefaultMQProducer("BenchProducer_" + topic);
         producer.setNamesrvAddr(namesrv);
         producer.setInstanceName("bench-producer");
         producer.setRetryTimesWhenSendFailed(0);
@@ -186,8 +199,13 @@ final class Bench {
                         Message m = new Message(topic, "bench", body);
                         boolean ok;
                         try {
-                            SendResult r = producer.send(m);
-                            ok = r.getSendStatus() == SendStatus.SEND_OK;
+                            SendResult r = transactional
+                                    ? producer.sendMessageInTransaction(m, null)
+                                    : producer.send(m);
+                            ok = r.getSendStatus() == SendStatus.SEND_OK
+                                    && (!transactional || ((TransactionSendResult) r)
+                                            .getLocalTransactionState()
+                                            == LocalTransactionState.COMMIT_MESSAGE);
                             if (!ok && errorsShown.incrementAndGet() <= 10) {
                                 System.err.println("bench: send status " + r.getSendStatus());
                             }
@@ -237,6 +255,7 @@ final class Bench {
             double seconds = durationMs / 1000.0;
             Out.line("RESULT label=" + label
                     + " threads=" + threads
+                    + " transactional=" + transactional
                     + " size=" + size
                     + " queues=" + queues
                     + " duration_s=" + seconds
@@ -269,7 +288,24 @@ final class Bench {
         }
     }
 
-    private static void sleepUntil(long nanoDeadline) throws InterruptedException {
+    /** A transactional producer whose local transaction (and any back-check) commits at once. */
+    private static TransactionMQProducer committing(String group) {
+        TransactionMQProducer producer = new TransactionMQProducer(group);
+        producer.setTransactionListener(new TransactionListener() {
+            @Override
+            public LocalTransactionState executeLocalTransaction(Message msg, Object arg) {
+                return LocalTransactionState.COMMIT_MESSAGE;
+            }
+
+            @Override
+            public LocalTransactionState checkLocalTransaction(MessageExt msg) {
+                return LocalTransactionState.COMMIT_MESSAGE;
+            }
+        });
+        return producer;
+    }
+
+    static void sleepUntil(long nanoDeadline) throws InterruptedException {
         long left;
         while ((left = nanoDeadline - System.nanoTime()) > 0) {
             Thread.sleep(Math.max(1, Math.min(left / 1_000_000L, 100)));
@@ -278,7 +314,7 @@ final class Bench {
 
     /** UPDATE_AND_CREATE_TOPIC on the master(s) serving TBW102, retried briefly (bounded). */
     @SuppressWarnings("deprecation")
-    private static void createTopic(DefaultMQProducer producer, String topic, int queues)
+    static void createTopic(DefaultMQProducer producer, String topic, int queues)
             throws Exception {
         Exception last = null;
         for (int attempt = 0; attempt < 20; attempt++) {
@@ -294,7 +330,7 @@ final class Bench {
     }
 
     /** Waits until the rebalance gave this (only) consumer every queue of the topic. */
-    private static void awaitAssignment(DefaultMQPushConsumer consumer, String topic, int queues,
+    static void awaitAssignment(DefaultMQPushConsumer consumer, String topic, int queues,
             long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;
         while (System.currentTimeMillis() < deadline) {

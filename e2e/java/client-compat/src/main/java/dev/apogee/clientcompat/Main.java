@@ -3,8 +3,9 @@ package dev.apogee.clientcompat;
 /**
  * The upstream Java client (org.apache.rocketmq:rocketmq-client, unmodified) driven from the
  * command line for the compatibility suite (e2e/tests/suite/java_client.rs). One subcommand per
- * run: {@code produce}, {@code consume} (push consumer), {@code lite-pull} or {@code bench} (the
- * load generator of e2e/bench/broker.sh, see {@link Bench}), and for the messaging-semantics
+ * run: {@code produce}, {@code consume} (push consumer), {@code lite-pull}, {@code bench} (the
+ * load generator of the e2e/bench scripts, see {@link Bench}) or {@code delay-bench} (delayed
+ * messages, {@link DelayBench}), and for the messaging-semantics
  * scenarios {@code send} ({@link Send}), {@code listen} ({@link Listen}) and {@code produce-tx}
  * ({@link TxProduce}); each prints
  * machine-readable lines on stdout (see {@link Out}) and logs to stderr.
@@ -20,7 +21,7 @@ public final class Main {
         int status;
         try {
             if (argv.length == 0) {
-                throw new IllegalArgumentException("usage: produce|consume|lite-pull|bench|send|listen|produce-tx --option value ...");
+                throw new IllegalArgumentException("usage: produce|consume|lite-pull|bench|delay-bench|send|listen|produce-tx --option value ...");
             }
             Args args = new Args(argv, 1);
             switch (argv[0]) {
@@ -35,6 +36,9 @@ public final class Main {
                     break;
                 case "bench":
                     status = Bench.run(args);
+                    break;
+                case "delay-bench":
+                    status = DelayBench.run(args);
                     break;
                 case "send":
                     status = Send.run(args);
