@@ -1,7 +1,7 @@
 //! What a NameServer and a broker say, asked over the remoting protocol as any client would ask:
 //! a topic's route, and a consumer group's progress in a topic's queues. The client suites use it
 //! on Apogee and on the reference NameServer + Broker alike (it talks to an address, whatever
-//! serves there).
+//! serves there), and the reference's startup to know when its broker is routed.
 
 use std::{
     collections::BTreeMap,
@@ -31,11 +31,11 @@ async fn open(addr: &str) -> Arc<Connection> {
         .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
 }
 
-/// Waits until the NameServer at `namesrv` answers a route for `topic` (GET_ROUTEINFO_BY_TOPIC),
-/// asking every 50 ms; fails after `timeout`.
-pub fn wait_for_route(namesrv: &str, topic: &str, timeout: Duration) {
+/// Whether the NameServer at `namesrv` answers a route for `topic` (GET_ROUTEINFO_BY_TOPIC)
+/// within `timeout`, asking every 50 ms.
+pub fn route_within(namesrv: &str, topic: &str, timeout: Duration) -> bool {
     let started = Instant::now();
-    let found = runtime().block_on(async {
+    runtime().block_on(async {
         let conn = open(namesrv).await;
         while started.elapsed() < timeout {
             let query =
@@ -52,9 +52,15 @@ pub fn wait_for_route(namesrv: &str, topic: &str, timeout: Duration) {
         }
         conn.close();
         false
-    });
+    })
+}
+
+/// Waits until the NameServer at `namesrv` answers a route for `topic` ([`route_within`]);
+/// fails after `timeout`.
+pub fn wait_for_route(namesrv: &str, topic: &str, timeout: Duration) {
+    let started = Instant::now();
     assert!(
-        found,
+        route_within(namesrv, topic, timeout),
         "the NameServer {namesrv} had no route for {topic} within {timeout:?}"
     );
     eprintln!("route for {topic} after {:.1?}", started.elapsed());

@@ -5,14 +5,17 @@
 //! Apogee is Apogee's bug, not the test's.
 //!
 //! The client is driven by ClientCompat (`e2e/java/client-compat`), a small program whose
-//! subcommands (`produce`, `consume`, `lite-pull`, and for the messaging-semantics scenarios of
-//! `ordering.rs`, `semantics.rs` and `transactional.rs`: `send`, `listen`, `produce-tx`) print
-//! one line per event (`SENT`, `RECV`, `ASSIGNED`, `COMMITTED`, ...); the scenarios parse those
-//! lines and assert exact sets of keys, queues and offsets, never just an exit status.
+//! subcommands (`produce`, `consume`, `lite-pull`, and for the messaging-semantics scenarios:
+//! `send`, `listen`, `produce-tx`) print one line per event (`SENT`, `RECV`, `ASSIGNED`,
+//! `COMMITTED`, ...); the scenarios parse those lines and assert exact sets of keys, queues and
+//! offsets, never just an exit status. The messaging-semantics scenarios are those of the Go and
+//! Rust suites too (`crate::scenario`), but for `orderly` (`ordering.rs`), where this suite hands
+//! keys over to a member joining a running one.
 //!
-//! The reference NameServer and Broker start once per test binary (about 5 s) and serve every
-//! scenario, each on its own topics and groups; a watchdog ends them when the binary exits,
-//! however it exits. Apogee runs in-process, one NameServer + Broker per test.
+//! The reference NameServer and Broker (`reference.rs`) start once per test binary (about 5 s)
+//! and serve every scenario of every client suite, each on its own topics and groups; a watchdog
+//! ends them when the binary exits, however it exits. Apogee runs in-process, one NameServer +
+//! Broker per test.
 //!
 //! Needs a JDK 17 and Maven on PATH; the first run fetches the client and the reference from
 //! Maven Central into `${APOGEE_CACHE:-$HOME/.cache/apogee}`. Run just these with
@@ -21,63 +24,31 @@
 mod client;
 mod jvm;
 mod ordering;
-mod reference;
-mod runs;
+pub(crate) mod reference;
 mod scenarios;
 mod semantics;
-pub(crate) mod targets;
-mod transactional;
 
-use std::{
-    panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
-    time::Instant,
+use crate::scenario::{on_both_targets, targets::Suite};
+
+const SUITE: Suite = Suite {
+    name: "java_client",
+    // The reference's names, so both targets name their queues `compat-broker:<id>`.
+    apogee: reference::NAMES,
+    prepare: jvm::prepare,
 };
 
-use targets::{Env, Target};
-
-/// Runs `scenario` on `target`; when it fails, prints what the servers logged.
-fn run(target: Target, scenario: fn(&Env)) {
-    let env = Env::start(target);
-    let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| scenario(&env)));
-    if let Err(panic) = outcome {
-        eprintln!("{}", env.server_logs());
-        resume_unwind(panic);
-    }
-    eprintln!("{target:?}: scenario passed in {:.1?}", started.elapsed());
-}
-
-/// One module per scenario, with a test per target: `java_client::<scenario>::{apogee,reference}`.
-macro_rules! on_both_targets {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use super::{run, scenarios, targets::Target};
-
-            #[test]
-            fn apogee() {
-                run(Target::Apogee, scenarios::$scenario);
-            }
-
-            #[test]
-            fn reference() {
-                run(Target::Reference, scenarios::$scenario);
-            }
-        }
-    )*};
-}
-
-on_both_targets!(
-    sync_send,
-    async_send,
-    oneway_send,
-    batch_send,
-    lite_pull,
-    tag_filter,
-    consumer_group,
-    consumer_restart,
-    orderly,
-    retry_dlq,
-    delayed,
-    broadcasting,
-    transactions,
+on_both_targets!(SUITE:
+    scenarios::sync_send,
+    scenarios::async_send,
+    scenarios::oneway_send,
+    scenarios::batch_send,
+    scenarios::lite_pull,
+    scenarios::tag_filter,
+    scenarios::consumer_group,
+    scenarios::consumer_restart,
+    ordering::orderly,
+    semantics::retry_dlq,
+    semantics::delayed,
+    semantics::broadcasting,
+    semantics::transactions,
 );

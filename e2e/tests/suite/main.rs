@@ -12,4 +12,5 @@ mod operator;
 mod prometheus;
 mod reference_store;
 mod rust_client;
+mod scenario;
 mod store_crash;

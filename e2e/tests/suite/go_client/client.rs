@@ -1,14 +1,20 @@
 //! Builds and runs client-compat (`e2e/go/client-compat`, the upstream Go client driven from the
-//! command line) and reads what it prints: `WORD key=value ...`, one event a line.
+//! command line), which prints `WORD key=value ...`, one event a line: its basic `produce` and
+//! `consume` runs, parsed, and client-compat as the shared messaging-semantics scenarios drive it
+//! ([`DRIVER`]).
 
 use std::{
-    collections::BTreeMap,
-    io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, OnceLock},
-    thread::{self, JoinHandle},
+    process::Command,
+    sync::OnceLock,
     time::{Duration, Instant},
+};
+
+use apogee_e2e::event_process::{EventProcess, Line};
+
+use crate::scenario::{
+    deliveries::{Placed, STORED},
+    jobs::Driver,
 };
 
 /// Longest a producer run may take (route lookup, sends, shutdown: well under a second).
@@ -18,14 +24,19 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A consumer's own bound, should the harness never ask it to stop.
 const CONSUMER_SELF_TIMEOUT_MS: &str = "180000";
-/// How much of a run's stderr a failure shows (its tail).
-const STDERR_SHOWN: usize = 8_000;
+/// How long one look at a consumer waits for it to print.
+const POLL: Duration = Duration::from_millis(25);
 
 /// Runs `e2e/go/client-compat/build.sh` once per test binary and returns the binary it prints.
 /// A missing Go toolchain fails the calling test: compatibility that is not checked is not known.
 pub fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(build)
+}
+
+/// Builds (or finds) the binary before a scenario starts its clock.
+pub fn prepare() {
+    binary();
 }
 
 fn build() -> PathBuf {
@@ -53,183 +64,42 @@ fn build() -> PathBuf {
     path
 }
 
-/// One event line.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub word: String,
-    fields: BTreeMap<String, String>,
-    text: String,
+/// Starts client-compat with `subcommand` and `args`. Its HOME is a scratch directory of its own:
+/// a broadcasting consumer keeps its offsets there.
+pub fn spawn(subcommand: &str, args: &[String]) -> EventProcess {
+    let what = format!("client-compat {subcommand} {}", args.join(" "));
+    let home = tempfile::tempdir().expect("scratch HOME");
+    let mut command = Command::new(binary());
+    command
+        .arg(subcommand)
+        .args(args)
+        .env_remove("NAMESRV_ADDR")
+        .env("HOME", home.path());
+    EventProcess::spawn(what, &mut command, Box::new(home))
 }
 
-impl Event {
-    fn parse(text: &str) -> Self {
-        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
-        let fields = rest
-            .split(' ')
-            .filter_map(|t| t.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Self {
-            word: word.to_owned(),
-            fields,
-            text: text.to_owned(),
-        }
-    }
+/// client-compat's `send`, `listen` and `produce-tx`, where they differ from the other drivers.
+pub static DRIVER: Driver = Driver {
+    spawn,
+    // Its runs stop when stdin closes, unasked.
+    stop_flags: &[],
+    queues_word: "OWNED",
+    no_queues: "-",
+    // listen.go prints the store timestamp, not the offset message id.
+    recv_extras: &[STORED],
+    produce: produce_placed,
+};
 
-    pub fn get(&self, key: &str) -> &str {
-        self.fields
-            .get(key)
-            .unwrap_or_else(|| panic!("{:?} has no {key}=", self.text))
-    }
-
-    pub fn int(&self, key: &str) -> i64 {
-        let v = self.get(key);
-        v.parse()
-            .unwrap_or_else(|_| panic!("{key}={v} in {:?} is not an integer", self.text))
-    }
-}
-
-/// A running client-compat process; dropping it kills the process, so a failed test leaves none.
-/// Its HOME is a scratch directory of its own: a broadcasting consumer keeps its offsets there.
-pub struct GoRun {
-    what: String,
-    _home: tempfile::TempDir,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-    exit: Option<ExitStatus>,
-}
-
-impl GoRun {
-    pub fn spawn(subcommand: &str, args: &[&str]) -> Self {
-        let what = format!("{subcommand} {}", args.join(" "));
-        let home = tempfile::tempdir().expect("scratch HOME");
-        let mut child = Command::new(binary())
-            .arg(subcommand)
-            .args(args)
-            .env_remove("NAMESRV_ADDR")
-            .env("HOME", home.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start client-compat {what}: {e}"));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (lines, from) = (Arc::clone(&stdout), child.stdout.take().expect("piped"));
-        let out_reader = thread::spawn(move || {
-            for line in BufReader::new(from).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let (sink, mut from) = (Arc::clone(&stderr), child.stderr.take().expect("piped"));
-        let err_reader = thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = from.read(&mut buf) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Self {
-            what,
-            _home: home,
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-            exit: None,
-        }
-    }
-
-    /// The events printed so far with this word.
-    pub fn events(&self, word: &str) -> Vec<Event> {
-        self.stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| Event::parse(l))
-            .filter(|e| e.word == word)
-            .collect()
-    }
-
-    /// Whether the process has closed its stdout (exited, normally).
-    pub fn ended(&self) -> bool {
-        self.readers.first().is_none_or(JoinHandle::is_finished)
-    }
-
-    /// Closes stdin: a consumer's cue to shut down.
-    pub fn close_stdin(&mut self) {
-        self.stdin.take();
-    }
-
-    /// Writes one command line to stdin.
-    pub fn send_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        writeln!(stdin, "{line}")
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("cannot write to client-compat {}: {e}", self.what));
-    }
-
-    /// Waits for the process to exit and for its output to be read; kills it after `timeout`.
-    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "client-compat {} still running after {timeout:?}; killed\n{}",
-                    self.what,
-                    self.output()
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        self.exit = Some(status);
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        status
-    }
-
-    /// Waits for a successful exit.
-    pub fn success(&mut self, timeout: Duration) {
-        let status = self.wait(timeout);
-        assert!(
-            status.success(),
-            "client-compat {} exited with {status}\n{}",
-            self.what,
-            self.output()
-        );
-    }
-
-    /// Stdout and the tail of stderr, for failure messages.
-    pub fn output(&self) -> String {
-        let stderr = self.stderr.lock().unwrap();
-        let tail = stderr
-            .char_indices()
-            .nth_back(STDERR_SHOWN)
-            .map_or(stderr.as_str(), |(i, _)| &stderr[i..]);
-        format!(
-            "--- {} stdout ---\n{}\n--- stderr (tail) ---\n{tail}",
-            self.what,
-            self.stdout.lock().unwrap().join("\n")
-        )
-    }
-}
-
-impl Drop for GoRun {
-    fn drop(&mut self) {
-        if self.exit.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn produce_placed(namesrv: &str, topic: &str, prefix: &str, count: usize) -> Vec<Placed> {
+    let sent = produce(namesrv, topic, "TagA", prefix, count, false);
+    let placed = sent.into_iter().map(|s| Placed {
+        body: format!("body-{}", s.key),
+        key: s.key,
+        queue: s.queue,
+        queue_offset: s.queue_offset,
+        offset_msg_id: s.offset_msg_id,
+    });
+    placed.collect()
 }
 
 /// What one producer run reported for one message.
@@ -246,29 +116,32 @@ pub struct Sent {
 /// `produce`: sends `count` messages keyed `<prefix>-<i>`, one SendSync each or (`batch`) one
 /// for all; returns what it reported, in send order.
 pub fn produce(namesrv: &str, topic: &str, tag: &str, prefix: &str, count: usize, batch: bool) -> Vec<Sent> {
-    let count_arg = count.to_string();
-    let mut args = vec![
-        "-namesrv",
-        namesrv,
-        "-topic",
-        topic,
-        "-count",
-        &count_arg,
-        "-tag",
-        tag,
-        "-key-prefix",
-        prefix,
-    ];
+    let mut args: Vec<String> = [
+        ("-namesrv", namesrv),
+        ("-topic", topic),
+        ("-count", &count.to_string()),
+        ("-tag", tag),
+        ("-key-prefix", prefix),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_owned(), v.to_owned()])
+    .collect();
     if batch {
-        args.push("-batch");
+        args.push("-batch".to_owned());
     }
-    let mut run = GoRun::spawn("produce", &args);
-    run.success(PRODUCE_TIMEOUT);
+    let mut run = spawn("produce", &args);
+    let status = run.finish(PRODUCE_TIMEOUT);
+    assert!(
+        status.success(),
+        "produce exited with {status}\n{}",
+        run.transcript()
+    );
     let sent: Vec<Sent> = run
-        .events("SENT")
+        .lines()
         .iter()
+        .filter(|l| l.word == "SENT")
         .map(|e| {
-            assert_eq!(e.get("status"), "SEND_OK", "{}", run.output());
+            assert_eq!(e.get("status"), "SEND_OK", "{}", run.transcript());
             Sent {
                 key: e.get("key").to_owned(),
                 msg_id: e.get("msgId").to_owned(),
@@ -280,7 +153,7 @@ pub fn produce(namesrv: &str, topic: &str, tag: &str, prefix: &str, count: usize
         .collect();
     let expected: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
     let keys: Vec<&String> = sent.iter().map(|s| &s.key).collect();
-    assert_eq!(keys, expected.iter().collect::<Vec<_>>(), "{}", run.output());
+    assert_eq!(keys, expected.iter().collect::<Vec<_>>(), "{}", run.transcript());
     sent
 }
 
@@ -297,7 +170,7 @@ pub struct Received {
 
 /// A push consumer (`consume`) running until told to stop.
 pub struct Consumer {
-    pub run: GoRun,
+    run: EventProcess,
 }
 
 impl Consumer {
@@ -305,28 +178,28 @@ impl Consumer {
     /// the first offset; it runs until [`Consumer::stop`].
     pub fn start(namesrv: &str, group: &str, topic: &str, expr: &str) -> Self {
         let args = [
-            "-namesrv",
-            namesrv,
-            "-group",
-            group,
-            "-topic",
-            topic,
-            "-expr",
-            expr,
-            "-from",
-            "first",
-            "-timeout-ms",
-            CONSUMER_SELF_TIMEOUT_MS,
+            ("-namesrv", namesrv),
+            ("-group", group),
+            ("-topic", topic),
+            ("-expr", expr),
+            ("-from", "first"),
+            ("-timeout-ms", CONSUMER_SELF_TIMEOUT_MS),
         ];
+        let args: Vec<String> = args
+            .into_iter()
+            .flat_map(|(k, v)| [k.to_owned(), v.to_owned()])
+            .collect();
         Self {
-            run: GoRun::spawn("consume", &args),
+            run: spawn("consume", &args),
         }
     }
 
+    fn lines<'a>(&'a self, word: &'a str) -> impl DoubleEndedIterator<Item = &'a Line> + 'a {
+        self.run.lines().iter().filter(move |l| l.word == word)
+    }
+
     pub fn received(&self) -> Vec<Received> {
-        self.run
-            .events("RECV")
-            .iter()
+        self.lines("RECV")
             .map(|e| Received {
                 key: e.get("key").to_owned(),
                 tag: e.get("tag").to_owned(),
@@ -340,11 +213,7 @@ impl Consumer {
 
     /// The queues of `topic` the consumer's last allocation gave it, and the group size it saw.
     pub fn assignment(&self, topic: &str) -> Option<(i64, Vec<String>)> {
-        let last = self
-            .run
-            .events("ASSIGNED")
-            .into_iter()
-            .rfind(|e| e.get("topic") == topic)?;
+        let last = self.lines("ASSIGNED").rfind(|e| e.get("topic") == topic)?;
         let queues = match last.get("queues") {
             "-" => Vec::new(),
             list => list.split(',').map(str::to_owned).collect(),
@@ -356,44 +225,56 @@ impl Consumer {
     /// and waits until it says it did.
     pub fn persist(&mut self) {
         self.run.send_line("persist");
-        wait_until("the offsets sent", STOP_TIMEOUT, &[&*self], || {
-            !self.run.events("PERSISTED").is_empty()
+        wait_until("the offsets sent", STOP_TIMEOUT, &mut [&mut *self], |c| {
+            c[0].lines("PERSISTED").next().is_some()
         });
-        let done = self.run.events("PERSISTED");
-        assert_eq!(done[0].get("ok"), "true", "{}", self.run.output());
+        let done = self.lines("PERSISTED").next().expect("PERSISTED");
+        assert_eq!(done.get("ok"), "true", "{}", self.run.transcript());
     }
 
     /// Closes stdin, waits for a clean shutdown and its SUMMARY; returns every delivery.
     pub fn stop(mut self) -> Vec<Received> {
-        self.run.close_stdin();
-        self.run.success(STOP_TIMEOUT);
-        let summary = self.run.events("SUMMARY");
+        let status = self.run.finish(STOP_TIMEOUT);
+        assert!(
+            status.success(),
+            "consume exited with {status}\n{}",
+            self.run.transcript()
+        );
+        let summary: Vec<&Line> = self.lines("SUMMARY").collect();
         assert!(
             summary.len() == 1 && summary[0].get("reason") == "stdin",
             "expected one SUMMARY with reason=stdin\n{}",
-            self.run.output()
+            self.run.transcript()
         );
         let received = self.received();
         assert_eq!(
             summary[0].int("received"),
             received.len() as i64,
             "{}",
-            self.run.output()
+            self.run.transcript()
         );
         received
     }
 }
 
-/// Polls `done` every 50 ms until it holds; fails with every consumer's output after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, consumers: &[&Consumer], done: impl Fn() -> bool) {
+/// Reads the consumers' output until `done` holds; fails with every consumer's output after
+/// `timeout`, or as soon as one exits.
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    consumers: &mut [&mut Consumer],
+    done: impl Fn(&[&mut Consumer]) -> bool,
+) {
     let deadline = Instant::now() + timeout;
-    while !done() {
-        let ended = consumers.iter().any(|c| c.run.ended());
+    while !done(consumers) {
+        let mut ended = false;
+        for c in consumers.iter_mut() {
+            ended |= !c.run.poll(POLL);
+        }
         if ended || Instant::now() > deadline {
-            let outputs: Vec<String> = consumers.iter().map(|c| c.run.output()).collect();
+            let outputs: Vec<String> = consumers.iter().map(|c| c.run.transcript()).collect();
             let why = if ended { "a consumer exited" } else { "timed out" };
             panic!("no {what} within {timeout:?} ({why})\n{}", outputs.join("\n"));
         }
-        thread::sleep(Duration::from_millis(50));
     }
 }

@@ -1,33 +1,16 @@
-//! The scenarios, each a plain function of the [`Env`] it is pointed at, so any target runs
-//! exactly the same client calls and meets exactly the same assertions.
+//! The basic scenarios (send modes, consumer groups, tags, restarts), each a plain function of
+//! the `Env` it is pointed at, so any target runs exactly the same client calls and meets
+//! exactly the same assertions.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     thread,
     time::Duration,
 };
 
-use super::{
-    client::{Consumer, Received, Sent, produce, wait_until},
-    runs::committed_offsets,
-};
-
-// The messaging-semantics scenarios live in their own files.
-pub use super::{
-    ordering::{broadcasting, orderly},
-    semantics::{delayed, retry_dlq},
-    transactional::transactions,
-};
-
-/// A NameServer with one broker registered.
-#[derive(Debug, Clone)]
-pub struct Env {
-    /// `host:port`, what clients get as `-namesrv`.
-    pub namesrv: String,
-    /// The broker's advertised address (what offset message ids encode).
-    pub broker: SocketAddr,
-}
+use super::client::{Consumer, Received, Sent, produce, wait_until};
+use crate::{broker_probe, scenario::targets::Env};
 
 /// Longest wait for deliveries the harness expects (a consumer starts, finds its route,
 /// rebalances and pulls in well under a second on loopback).
@@ -54,6 +37,13 @@ fn sent_keys(sent: &[Sent]) -> BTreeSet<String> {
 
 fn received_keys(received: &[Received]) -> BTreeSet<String> {
     keys(received.iter().map(|r| &r.key))
+}
+
+/// The offset the broker holds committed for `group` in each of the topic's queues
+/// (QUERY_CONSUMER_OFFSET; `None` where it has none).
+fn committed(env: &Env, group: &str, topic: &str) -> Vec<Option<i64>> {
+    let progress = broker_probe::progress(env.broker, group, topic, QUEUES as i32);
+    progress.into_values().map(|(_, committed)| committed).collect()
 }
 
 /// The commit-log offset an offset message id encodes, after checking that the id is the
@@ -140,12 +130,12 @@ fn consume_all(
     expr: &str,
     expected: &BTreeSet<String>,
 ) -> Vec<Received> {
-    let consumer = Consumer::start(&env.namesrv, group, topic, expr);
+    let mut consumer = Consumer::start(&env.namesrv, group, topic, expr);
     wait_until(
         &format!("{} deliveries to {group}", expected.len()),
         DELIVERY_TIMEOUT,
-        &[&consumer],
-        || received_keys(&consumer.received()).is_superset(expected),
+        &mut [&mut consumer],
+        |c| received_keys(&c[0].received()).is_superset(expected),
     );
     thread::sleep(SETTLE);
     consumer.stop()
@@ -202,9 +192,9 @@ pub fn consumer_group(env: &Env) {
     let all_queues = keys(sent.iter().map(|s| &s.queue));
     assert_eq!(all_queues.len(), QUEUES, "{sent:#?}");
 
-    let a = Consumer::start(&env.namesrv, group, topic, "*");
-    let b = Consumer::start(&env.namesrv, group, topic, "*");
-    let split = || {
+    let mut a = Consumer::start(&env.namesrv, group, topic, "*");
+    let mut b = Consumer::start(&env.namesrv, group, topic, "*");
+    let split = |a: &Consumer, b: &Consumer| {
         let (Some((2, qa)), Some((2, qb))) = (a.assignment(topic), b.assignment(topic)) else {
             return None;
         };
@@ -215,10 +205,10 @@ pub fn consumer_group(env: &Env) {
     wait_until(
         "split of the queues between two members",
         REBALANCE_TIMEOUT,
-        &[&a, &b],
-        || split().is_some(),
+        &mut [&mut a, &mut b],
+        |c| split(c[0], c[1]).is_some(),
     );
-    let (qa, qb) = split().expect("split");
+    let (qa, qb) = split(&a, &b).expect("split");
 
     let late = produce(&env.namesrv, topic, "TagA", "late", 16, false);
     sent.extend(late.iter().cloned());
@@ -227,10 +217,10 @@ pub fn consumer_group(env: &Env) {
     wait_until(
         "every message across the group",
         DELIVERY_TIMEOUT,
-        &[&a, &b],
-        || {
-            let mut got = received_keys(&a.received());
-            got.extend(received_keys(&b.received()));
+        &mut [&mut a, &mut b],
+        |c| {
+            let mut got = received_keys(&c[0].received());
+            got.extend(received_keys(&c[1].received()));
             got.is_superset(&expected)
         },
     );
@@ -294,8 +284,8 @@ pub fn consumer_restart(env: &Env) {
     wait_until(
         &format!("{} deliveries to {group}", expected.len()),
         DELIVERY_TIMEOUT,
-        &[&consumer],
-        || received_keys(&consumer.received()).is_superset(&expected),
+        &mut [&mut consumer],
+        |c| received_keys(&c[0].received()).is_superset(&expected),
     );
     thread::sleep(SETTLE);
     consumer.persist();
@@ -312,8 +302,8 @@ pub fn consumer_restart(env: &Env) {
     wait_until(
         &format!("the broker to hold the offsets {next:?}"),
         COMMIT_TIMEOUT,
-        &[&consumer],
-        || committed_offsets(env.broker, group, topic, QUEUES as i32) == next,
+        &mut [&mut consumer],
+        |_| committed(env, group, topic) == next,
     );
     let first = consumer.stop();
     check_received_as_sent(&before, &first, "TagA");

@@ -1,354 +1,74 @@
-//! When a message is delivered again, or later: retries and the dead-letter queue, and delay
-//! levels.
+//! The messaging-semantics scenarios (`crate::scenario`) as the Go client runs them: orderly
+//! consumption, broadcasting, retries then the dead-letter queue, delay levels, transactions;
+//! and where this client needs them run its way.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::Duration,
+use super::client::DRIVER;
+use crate::scenario::{
+    order::{self, Orderly, QUEUES},
+    semantics::{self, LISTENER_LEVELS, Retries},
+    targets::Env,
+    transactions::{self, Names, UnknownCommits},
 };
 
-use super::{
-    client::produce,
-    runs::{Delivery, Job, Sent, settle, wait_for_route, watch},
-    scenarios::Env,
+/// The queue the client's hash queue selector (`NewHashQueueSelector`) picks for a sharding key:
+/// FNV-1a, 32 bits, of the key, modulo the queue count. The shards `a`-`f` land in queues 0, 1,
+/// 2, 3, 0, 1, so every queue holds a sequence.
+fn fnv1a_queue(key: &str) -> usize {
+    let hash = key.bytes().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (hash % QUEUES as u32) as usize
+}
+
+/// See `scenario::order::orderly`. A live member of this client does not hand a queue over: it
+/// keeps the broker's lock of a queue a rebalance takes from it (it unlocks only at shutdown),
+/// so a member joining a running one would wait for the broker's lock lifetime (60 s). Hence
+/// members only leave while another runs, and A and B start with `-members 2` (no queue until
+/// both are there; B2 alone with 1), and a member is stopped only once it has consumed
+/// everything sent so far (see listen.go's quiesce).
+pub fn orderly(env: &Env) {
+    let how = Orderly {
+        topic: "GoOrderTopic",
+        group: "GoOrderGroup",
+        queue_of: fnv1a_queue,
+        pair_args: &[("members", "2")],
+        single_args: &[("members", "1")],
+    };
+    order::orderly(&DRIVER, env, &how);
+}
+
+/// See `scenario::order::broadcasting`.
+pub fn broadcasting(env: &Env) {
+    order::broadcasting(&DRIVER, env, "GoBroadcastTopic", "GoBroadcastGroup");
+}
+
+/// The listener sets each rejection's delay level (`ConsumeRetryLater` with
+/// DelayLevelWhenNextConsume; 0 for `once`: the broker's choice). The Go consumer looks up its
+/// topics' routes when it starts, before its first heartbeat makes the broker create the group's
+/// retry topic, and again only every 30 s: the tested consumer starts only once the NameServer
+/// routes the retry topic.
+const RETRIES: Retries = Retries {
+    route_retry_topic_first: true,
+    ..LISTENER_LEVELS
 };
 
-/// Longest wait for deliveries a step expects, retries and delays included.
-pub(super) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest wait for a lone consumer to take all the topic's queues, or for a route to appear.
-const REBALANCE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long consumers keep running after the last expected delivery, for extra ones to show.
-pub(super) const SETTLE: Duration = Duration::from_millis(2000);
-/// The reference's default `messageDelayLevel`, which both targets keep: levels 1, 2, 3, 4.
-const DELAY_LEVELS: [Duration; 4] = [
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-    Duration::from_secs(10),
-    Duration::from_secs(30),
-];
-/// How much later than its due time a delayed (or retried) message may arrive (the Java client
-/// scenarios' tolerance).
-const LATE_BY: Duration = Duration::from_millis(1500);
-/// How much earlier than its delay, counted from the send's return, a message may arrive: the
-/// delay runs from the broker's store timestamp, which precedes the send's return by the
-/// response's way back.
-const EARLY_BY: Duration = Duration::from_millis(100);
-/// Queues of an auto-created topic.
-const QUEUES: usize = 4;
-/// WithMaxReconsumeTimes of the `retry_dlq` consumer.
-const MAX_RECONSUME: usize = 2;
-
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).expect("a short duration")
-}
-
-/// Creates `topic` (one message, `warm-0`), starts one consumer of `group` on it and waits until
-/// it consumes all the topic's queues and has that message, so later deliveries are measured
-/// from a consumer already pulling on every queue.
-pub(super) fn warm_consumer(env: &Env, group: &str, topic: &str) -> Job {
-    produce(&env.namesrv, topic, "TagA", "warm", 1, false);
-    let mut consumer = Job::listen(env, "consumer", group, topic, &[], &[]);
-    watch(
-        "the consumer on every queue, with the first message",
-        REBALANCE_TIMEOUT,
-        &mut [&mut consumer],
-        |j| j[0].owned().is_some_and(|q| q.len() == QUEUES) && j[0].keys("warm-").len() == 1,
-    );
-    consumer
-}
-
-/// Creates `topic` and the group's retry topic, then starts the consumer `retry_dlq` tests and
-/// waits until it consumes both. The Go consumer looks up its topics' routes when it starts,
-/// before its first heartbeat makes the broker create the group's retry topic, and again only
-/// every 30 s: a group's first member would not see its retries for that long. So a first
-/// member starts and stops, and the tested one starts once the NameServer routes the retry
-/// topic.
-fn retry_consumer(env: &Env, group: &str, topic: &str) -> Job {
-    produce(&env.namesrv, topic, "TagA", "warm", 1, false);
-    let mut first = Job::listen(env, "first-member", group, topic, &[], &[]);
-    watch(
-        "the group's first member on the topic",
-        REBALANCE_TIMEOUT,
-        &mut [&mut first],
-        |j| j[0].owned().is_some_and(|q| q.len() == QUEUES),
-    );
-    first.stop();
-    wait_for_route(&env.namesrv, &format!("%RETRY%{group}"), REBALANCE_TIMEOUT);
-    let max = MAX_RECONSUME.to_string();
-    let mut consumer = Job::listen(
-        env,
-        "consumer",
-        group,
-        topic,
-        &[
-            ("fail", "rt-once=1@0,rt-twice=2@1,rt-dead=always@1"),
-            ("max-reconsume", &max),
-        ],
-        &[],
-    );
-    watch(
-        "the consumer on the topic and its retry topic",
-        REBALANCE_TIMEOUT,
-        &mut [&mut consumer],
-        |j| {
-            j[0].owned().is_some_and(|q| q.len() == QUEUES)
-                && j[0].retry_owned().is_some_and(|r| r.len() == 1)
-        },
-    );
-    consumer
-}
-
-/// The deliveries of each key that starts with `prefix`, in the order they happened.
-pub(super) fn by_key(deliveries: Vec<Delivery>, prefix: &str) -> BTreeMap<String, Vec<Delivery>> {
-    let mut map: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-    for d in deliveries.into_iter().filter(|d| d.key.starts_with(prefix)) {
-        map.entry(d.key.clone()).or_default().push(d);
-    }
-    for list in map.values_mut() {
-        list.sort_by_key(|d| d.at);
-    }
-    map
-}
-
-/// What the consumer of `retry_dlq` does with a message of `shard` (its `-fail` rule): how many
-/// deliveries it rejects before it accepts one (`None`: it never does), and at which delay level
-/// they come back (`once`: the broker's choice, 3 + reconsumeTimes 0).
-fn retry_plan(shard: &str) -> (Option<usize>, usize) {
-    match shard {
-        "ok" => (Some(0), 1),
-        "once" => (Some(1), 3),
-        "twice" => (Some(2), 1),
-        "dead" => (None, 1),
-        _ => panic!("no retry plan for {shard}"),
-    }
-}
-
-/// How many deliveries a message of `shard` gets in `retry_dlq`.
-fn retry_deliveries(shard: &str) -> usize {
-    retry_plan(shard)
-        .0
-        .map_or(MAX_RECONSUME + 1, |failures| failures + 1)
-}
-
-/// A consumer group with WithMaxReconsumeTimes(2) gets, two rounds each, messages it accepts at
-/// once (`ok`), rejects once with the broker choosing the delay (`once`:
-/// DelayLevelWhenNextConsume 0, so level 3 + reconsumeTimes = 10 s), rejects twice at level 1
-/// (`twice`) and rejects always at level 1 (`dead`), by answering ConsumeRetryLater. Asserted,
-/// per key: the deliveries are exactly ConsumeRetryLater answers then one success (none for
-/// `dead`), numbered 0, 1, ... by both the consumer's own count and ReconsumeTimes; all carry
-/// the sent topic, body and msgId, and every redelivery the properties naming what it retries:
-/// RETRY_TOPIC the topic and ORIGIN_MESSAGE_ID the original's offset message id; each
-/// redelivery comes no earlier than its level's delay after the rejection and within 1.5 s after
-/// that. A `dead` message rejected at reconsumeTimes 2 (the maximum) is not delivered again but
-/// lands in `%DLQ%<group>`, where a consumer of another group gets each one, once, with
-/// reconsumeTimes 3 and the same properties; nothing else is in it.
+/// See `scenario::semantics::retry_dlq` and [`RETRIES`].
 pub fn retry_dlq(env: &Env) {
-    let (topic, group) = ("GoRetryTopic", "GoRetryGroup");
-    let dlq = format!("%DLQ%{group}");
-    let mut consumer = retry_consumer(env, group, topic);
-    let mut producer = Job::send(
-        env,
-        "producer",
-        topic,
-        &[
-            ("key-prefix", "rt"),
-            ("shards", "ok,once,twice,dead"),
-            ("rounds", "2"),
-        ],
-        &[],
-    );
-    watch(
-        "the messages sent",
-        DELIVERY_TIMEOUT,
-        &mut [&mut consumer, &mut producer],
-        |j| j[1].ended(),
-    );
-    let sent = producer.sent();
-    watch(
-        "every retry delivered",
-        DELIVERY_TIMEOUT,
-        &mut [&mut consumer],
-        |j| {
-            let got = by_key(j[0].deliveries(), "rt-");
-            sent.iter().all(|s| {
-                got.get(&s.key)
-                    .is_some_and(|l| l.len() >= retry_deliveries(&s.shard))
-            })
-        },
-    );
-    // The last rejection of a dead message goes back after the listener returns: the dead-letter
-    // topic exists once the broker has stored the first.
-    wait_for_route(&env.namesrv, &dlq, DELIVERY_TIMEOUT);
-    let mut dead_letters = Job::listen(env, "dlq-consumer", &format!("{group}_DLQ"), &dlq, &[], &[]);
-    let dead: BTreeSet<String> = sent
-        .iter()
-        .filter(|s| s.shard == "dead")
-        .map(|s| s.key.clone())
-        .collect();
-    watch(
-        "the dead letters",
-        DELIVERY_TIMEOUT,
-        &mut [&mut consumer, &mut dead_letters],
-        |j| j[1].keys("rt-").is_superset(&dead),
-    );
-    settle(SETTLE, &mut [&mut consumer, &mut dead_letters]);
-    consumer.stop();
-    dead_letters.stop();
-
-    let got = by_key(consumer.deliveries(), "rt-");
-    assert_eq!(got.len(), sent.len(), "keys delivered: {:?}", got.keys());
-    for s in &sent {
-        check_retries(s, &got[&s.key], topic);
-    }
-    let letters = dead_letters.deliveries();
-    let letter_keys: Vec<&str> = letters.iter().map(|d| d.key.as_str()).collect();
-    assert_eq!(
-        letter_keys.iter().copied().collect::<BTreeSet<_>>(),
-        dead.iter().map(String::as_str).collect(),
-        "{dlq} holds {letters:#?}"
-    );
-    assert_eq!(letter_keys.len(), dead.len(), "a dead letter twice: {letters:#?}");
-    for d in &letters {
-        let s = sent.iter().find(|s| s.key == d.key).expect("sent");
-        let body = format!("body-{}", d.key);
-        let got = (
-            (d.topic.as_str(), d.reconsume, d.body.as_str()),
-            (
-                d.msg_id.as_str(),
-                d.origin_msg_id.as_str(),
-                d.retry_topic.as_str(),
-            ),
-        );
-        let want = (
-            (dlq.as_str(), MAX_RECONSUME as i64 + 1, body.as_str()),
-            (s.msg_id.as_str(), s.offset_msg_id.as_str(), topic),
-        );
-        assert_eq!(
-            got, want,
-            "((topic, reconsume, body), (msgId, ORIGIN_MESSAGE_ID, RETRY_TOPIC)) of {d:#?}"
-        );
-    }
+    semantics::retry_dlq(&DRIVER, env, "GoRetryTopic", "GoRetryGroup", &RETRIES);
 }
 
-/// One message's deliveries in `retry_dlq` (see there).
-fn check_retries(s: &Sent, list: &[Delivery], topic: &str) {
-    let (failures, level) = retry_plan(&s.shard);
-    let verdicts: Vec<&str> = list.iter().map(|d| d.verdict.as_str()).collect();
-    let mut expected = vec!["later"; failures.unwrap_or(MAX_RECONSUME + 1)];
-    if failures.is_some() {
-        expected.push("ok");
-    }
-    assert_eq!(verdicts, expected, "{}: {list:#?}", s.key);
-    let body = format!("body-{}", s.key);
-    for (i, d) in list.iter().enumerate() {
-        // A redelivery names the message it retries: its first offset message id and topic.
-        let (origin, retry_topic) = match i {
-            0 => ("-", "-"),
-            _ => (s.offset_msg_id.as_str(), topic),
-        };
-        let got = (
-            (d.attempt, d.reconsume, d.topic.as_str(), d.body.as_str()),
-            (
-                d.msg_id.as_str(),
-                d.origin_msg_id.as_str(),
-                d.retry_topic.as_str(),
-            ),
-        );
-        let want = (
-            (i as i64, i as i64, topic, body.as_str()),
-            (s.msg_id.as_str(), origin, retry_topic),
-        );
-        assert_eq!(
-            got, want,
-            "delivery {i} of {}, ((attempt, reconsume, topic, body), (msgId, ORIGIN_MESSAGE_ID, \
-             RETRY_TOPIC)): {list:#?}",
-            s.key
-        );
-    }
-    let due = DELAY_LEVELS[level - 1];
-    let gaps: Vec<i64> = list.windows(2).map(|w| w[1].at - w[0].at).collect();
-    // When the broker stored each redelivery, after the rejection (for a failure message).
-    let stored: Vec<String> = list
-        .windows(2)
-        .map(|w| format!("{:.3} s", (w[1].stored * 1_000 - w[0].at) as f64 / 1e6))
-        .collect();
-    let shown: Vec<String> = gaps.iter().map(|g| format!("{:.3} s", *g as f64 / 1e6)).collect();
-    eprintln!(
-        "{}: redelivered after {} (stored after {})",
-        s.key,
-        shown.join(", "),
-        stored.join(", ")
-    );
-    assert!(
-        gaps.iter()
-            .all(|&g| g >= micros(due) - micros(EARLY_BY) && g <= micros(due + LATE_BY)),
-        "{} redelivered after {shown:?} (stored after {stored:?}), not {due:?} (level {level}): \
-         {list:#?}",
-        s.key
-    );
-}
-
-/// Six messages, two each at delay levels 1, 2 and 3 (1 s, 5 s, 10 s, WithDelayTimeLevel), sent
-/// interleaved to a consumer already pulling on every queue: each is delivered once, to the
-/// queue its send result named, with the msgId it was sent with, no earlier than its delay after
-/// the send began (less 1 ms: the delay runs from the broker's store timestamp, in
-/// milliseconds), nor earlier than its delay minus 100 ms after the send returned, and at most
-/// 1.5 s after that.
+/// See `scenario::semantics::delayed` (WithDelayTimeLevel).
 pub fn delayed(env: &Env) {
-    let (topic, group) = ("GoDelayTopic", "GoDelayGroup");
-    let mut consumer = warm_consumer(env, group, topic);
-    let mut producer = Job::send(
-        env,
-        "producer",
-        topic,
-        &[
-            ("key-prefix", "dl"),
-            ("shards", "one,two,three"),
-            ("delay-levels", "1,2,3"),
-            ("rounds", "2"),
-        ],
-        &[],
-    );
-    watch(
-        "the delayed messages",
-        DELIVERY_TIMEOUT,
-        &mut [&mut consumer, &mut producer],
-        |j| j[1].ended() && j[0].keys("dl-").len() == 6,
-    );
-    settle(SETTLE, &mut [&mut consumer]);
-    consumer.stop();
-    let sent = producer.sent();
-    let got = by_key(consumer.deliveries(), "dl-");
-    assert_eq!(got.len(), sent.len(), "{got:#?}");
-    for s in &sent {
-        let list = &got[&s.key];
-        assert_eq!(list.len(), 1, "{} delivered more than once: {list:#?}", s.key);
-        let d = &list[0];
-        assert_eq!(
-            (d.topic.as_str(), d.queue.as_str(), d.msg_id.as_str(), d.reconsume),
-            (topic, s.queue.as_str(), s.msg_id.as_str(), 0),
-            "{s:?} arrived as {d:?}"
-        );
-        let delay = micros(DELAY_LEVELS[s.delay_level as usize - 1]);
-        let after_return = d.at - s.at;
-        let stored = d.stored * 1_000 - s.at;
-        eprintln!(
-            "{}: level {} stored {:.3} s and delivered {:.3} s after the send returned",
-            s.key,
-            s.delay_level,
-            stored as f64 / 1e6,
-            after_return as f64 / 1e6
-        );
-        assert!(
-            d.at >= s.start + delay - 1_000
-                && after_return >= delay - micros(EARLY_BY)
-                && after_return <= delay + micros(LATE_BY),
-            "{} (level {}) delivered {:.3} s after the send returned ({:.3} s after it began; \
-             the broker stored it where it was found {:.3} s after the send returned)",
-            s.key,
-            s.delay_level,
-            after_return as f64 / 1e6,
-            (d.at - s.start) as f64 / 1e6,
-            stored as f64 / 1e6
-        );
-    }
+    semantics::delayed(&DRIVER, env, "GoDelayTopic", "GoDelayGroup");
+}
+
+/// See `scenario::transactions::transactions` (a `producer.NewTransactionProducer`), at most
+/// once per back-check on either target.
+pub fn transactions(env: &Env) {
+    let names = Names {
+        topic: "GoTxTopic",
+        group: "GoTxGroup",
+        producer_group: "GoTxProducerGroup",
+    };
+    transactions::transactions(&DRIVER, env, &names, UnknownCommits::OncePerCheck);
 }

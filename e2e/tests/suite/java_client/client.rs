@@ -1,5 +1,6 @@
 //! The client's three roles as the scenarios use them: a producer run ([`produce`]) and the two
-//! consumers ([`Consumer`]), each reporting what the Java client reported, parsed.
+//! consumers ([`Consumer`]), each reporting what the Java client reported, parsed; and
+//! ClientCompat as the shared messaging-semantics scenarios drive it ([`DRIVER`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -7,6 +8,7 @@ use std::{
 };
 
 use super::jvm::{self, JavaRun};
+use crate::scenario::{deliveries::Placed, jobs::Driver};
 
 /// Longest a producer run may take: JVM start, route lookup, sends, shutdown (about 2 s).
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -14,6 +16,33 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_TIMEOUT: Duration = Duration::from_secs(45);
 /// A consumer's own bound (`--timeout-ms`), should the harness never ask it to stop.
 const CONSUMER_SELF_TIMEOUT_MS: &str = "300000";
+
+/// ClientCompat's `send`, `listen` and `produce-tx`, where they differ from the other drivers.
+pub static DRIVER: Driver = Driver {
+    spawn: jvm::java,
+    // Its consumers and transaction producer stop on a closed stdin only when asked to.
+    stop_flags: &["stop-on-stdin"],
+    queues_word: "ASSIGNED",
+    no_queues: "none",
+    // Listen.java prints neither the store timestamp nor the offset message id.
+    recv_extras: &[],
+    produce: produce_placed,
+};
+
+fn produce_placed(namesrv: &str, topic: &str, prefix: &str, count: usize) -> Vec<Placed> {
+    let sent = produce(namesrv, topic, Mode::Sync, prefix, count, &["TagA"]);
+    let placed = sent.into_iter().map(|s| {
+        let r = s.result.expect("a sync send's result");
+        Placed {
+            body: format!("body-{}", s.key),
+            key: s.key,
+            queue: r.queue,
+            queue_offset: r.queue_offset,
+            offset_msg_id: r.offset_msg_id,
+        }
+    });
+    placed.collect()
+}
 
 // ---------------------------------------------------------------------------------------------
 // Producing.

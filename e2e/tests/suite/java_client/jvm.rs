@@ -4,7 +4,7 @@
 
 use std::{process::Command, sync::OnceLock};
 
-pub use apogee_e2e::event_process::{EventProcess as JavaRun, Line};
+pub use apogee_e2e::event_process::EventProcess as JavaRun;
 
 const MAIN_CLASS: &str = "dev.apogee.clientcompat.Main";
 
@@ -13,6 +13,11 @@ const MAIN_CLASS: &str = "dev.apogee.clientcompat.Main";
 fn classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
     CLASSPATH.get_or_init(|| apogee_e2e::java_tools::build_classpath("client-compat"))
+}
+
+/// Builds (or finds) ClientCompat's classpath before a scenario starts its clock.
+pub fn prepare() {
+    classpath();
 }
 
 /// Starts ClientCompat with `subcommand` and `args`.

@@ -7,21 +7,22 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
-    sync::{Arc, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
-use apogee_broker::{
-    protocol::{RemotingCommand, code::request, code::response},
-    remoting::{ConnectionConfig, RefuseCallbacks, connect},
-};
-
-use super::targets::BROKER_PROPERTIES;
+use crate::{broker_probe, scenario::targets::BrokerNames};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// broker.conf lines for the reference alone, after the shared ones
-/// ([`BROKER_PROPERTIES`]): loopback only, a small index, and no load shedding. The reference
+/// The reference broker's names (the Java suite's Apogee node takes them too).
+pub const NAMES: BrokerNames = BrokerNames {
+    cluster: "CompatCluster",
+    broker: "compat-broker",
+};
+
+/// broker.conf lines for the reference alone, after the shared ones ([`NAMES`] and
+/// `scenario::targets::BROKER_PROPERTIES`): loopback only, a small index, and no load shedding. The reference
 /// answers SYSTEM_BUSY (`[TIMEOUT_CLEAN_QUEUE]broker busy`) to a send that waited more than
 /// `waitTimeMillsInSendQueue` (200 ms) in its queue, and (`[REJECTREQUEST]system busy`) while a
 /// write has held the commit-log lock over `osPageCacheBusyTimeOutMills` (1 s); a shared 2-core
@@ -207,8 +208,9 @@ fn start_reference() -> Reference {
         |dir| {
             let store = dir.join("store");
             format!(
-                "{BROKER_PROPERTIES}{REFERENCE_ONLY}namesrvAddr={namesrv}\nlistenPort={broker_port}\n\
+                "{}{REFERENCE_ONLY}namesrvAddr={namesrv}\nlistenPort={broker_port}\n\
                  storePathRootDir={}\nstorePathCommitLog={}\n",
+                NAMES.properties(),
                 store.display(),
                 store.join("commitlog").display()
             )
@@ -219,7 +221,14 @@ fn start_reference() -> Reference {
     // only to NameServers its remoting client has already found reachable (an asynchronous
     // check), so it often goes nowhere and the next one comes 10 s after startup (see
     // e2e/java/reference-broker/build.sh). Until then clients find no route at all.
-    wait_for_route(namesrv, "TBW102", &broker_proc);
+    let routed = Instant::now();
+    assert!(
+        broker_probe::route_within(&namesrv.to_string(), "TBW102", STARTUP_TIMEOUT),
+        "the reference NameServer had no route for TBW102 {STARTUP_TIMEOUT:?} after the broker \
+         started\n{}",
+        broker_proc.logs()
+    );
+    eprintln!("route for TBW102 after {:.1?}", routed.elapsed());
     eprintln!(
         "reference NameServer {namesrv} and Broker {broker} up in {:.1?}",
         started.elapsed()
@@ -230,40 +239,6 @@ fn start_reference() -> Reference {
         namesrv_proc,
         broker_proc,
     }
-}
-
-/// Asks the NameServer for `topic`'s route (GET_ROUTEINFO_BY_TOPIC) until it has one.
-fn wait_for_route(namesrv: SocketAddr, topic: &str, broker: &Watched) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let started = Instant::now();
-    let found = rt.block_on(async {
-        let conn = connect(
-            &namesrv.to_string(),
-            Arc::new(RefuseCallbacks),
-            &ConnectionConfig::default(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the reference NameServer {namesrv}: {e}"));
-        while started.elapsed() < STARTUP_TIMEOUT {
-            let query =
-                RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC, 0).with_field("topic", topic);
-            let reply = conn.request(query, Duration::from_secs(5)).await;
-            if reply.is_ok_and(|r| r.code == response::SUCCESS) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    });
-    assert!(
-        found,
-        "the reference NameServer had no route for {topic} {STARTUP_TIMEOUT:?} after the broker started\n{}",
-        broker.logs()
-    );
-    eprintln!("route for {topic} after {:.1?}", started.elapsed());
 }
 
 /// A loopback port `p` such that `p + d` is free for every `d` in `offsets` (bounded tries).

@@ -1,22 +1,14 @@
-//! The scenarios, each a plain function of the target's [`Env`], so Apogee and the reference run
-//! exactly the same client calls and meet exactly the same assertions.
+//! The basic scenarios (send modes, consumers, tags, groups, restarts), each a plain function of
+//! the target's [`Env`], so Apogee and the reference run exactly the same client calls and meet
+//! exactly the same assertions.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::Duration,
 };
 
-use super::{
-    client::{Consumer, Kind, Mode, Received, Report, SendResult, Sent, produce, settle, wait_until},
-    targets::{Env, Target},
-};
-
-// The messaging-semantics scenarios live in their own files.
-pub use super::{
-    ordering::{broadcasting, orderly},
-    semantics::{delayed, retry_dlq},
-    transactional::transactions,
-};
+use super::client::{Consumer, Kind, Mode, Received, Report, SendResult, Sent, produce, settle, wait_until};
+use crate::scenario::targets::{Env, Target};
 
 /// Longest wait for deliveries the harness expects. On the reference they take about 2 s after a
 /// consumer JVM starts (startup, route, rebalance, first pull).
@@ -32,8 +24,8 @@ const REBALANCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// broker caps that by TBW102's 8.
 const QUEUES: usize = 4;
 
-/// A topic or group name no other scenario or target uses.
-fn name(env: &Env, kind: &str, scenario: &str) -> String {
+/// A topic or group name no other scenario or target uses (the reference serves them all).
+pub(super) fn unique(env: &Env, kind: &str, scenario: &str) -> String {
     let target = match env.target {
         Target::Apogee => "apogee",
         Target::Reference => "reference",
@@ -139,7 +131,7 @@ fn check_deliveries(sent: &[Sent], received: &[Received], same_msg_id: bool) {
 /// 16 synchronous sends to a new topic: the broker creates it with 4 queues, the producer's
 /// round robin puts 4 messages in each at offsets 0..3, and a push consumer gets all 16.
 pub fn sync_send(env: &Env) {
-    let topic = name(env, "T", "sync");
+    let topic = unique(env, "T", "sync");
     let sent = produce(&env.namesrv, &topic, Mode::Sync, "sync", 16, &["TagA"]);
     check_send_results(env, &sent);
     let mut per_queue: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
@@ -157,7 +149,7 @@ pub fn sync_send(env: &Env) {
     let report = consume_all(
         env,
         Kind::Push,
-        &name(env, "CG", "sync"),
+        &unique(env, "CG", "sync"),
         &topic,
         "*",
         &keys(&sent),
@@ -167,13 +159,13 @@ pub fn sync_send(env: &Env) {
 
 /// 16 asynchronous sends, all in flight at once; every callback reports SEND_OK.
 pub fn async_send(env: &Env) {
-    let topic = name(env, "T", "async");
+    let topic = unique(env, "T", "async");
     let sent = produce(&env.namesrv, &topic, Mode::Async, "async", 16, &["TagA"]);
     check_send_results(env, &sent);
     let report = consume_all(
         env,
         Kind::Push,
-        &name(env, "CG", "async"),
+        &unique(env, "CG", "async"),
         &topic,
         "*",
         &keys(&sent),
@@ -184,7 +176,7 @@ pub fn async_send(env: &Env) {
 /// 16 oneway sends (no response): each is delivered once, and only once the consumer has settled
 /// is the count compared, so a lost or duplicated oneway send shows.
 pub fn oneway_send(env: &Env) {
-    let topic = name(env, "T", "oneway");
+    let topic = unique(env, "T", "oneway");
     // A oneway send to a topic that does not exist yet has nobody to tell it failed; one
     // synchronous send creates the topic first.
     let first = produce(&env.namesrv, &topic, Mode::Sync, "create", 1, &["TagA"]);
@@ -193,7 +185,7 @@ pub fn oneway_send(env: &Env) {
     let report = consume_all(
         env,
         Kind::Push,
-        &name(env, "CG", "oneway"),
+        &unique(env, "CG", "oneway"),
         &topic,
         "*",
         &keys(&all),
@@ -208,7 +200,7 @@ pub fn oneway_send(env: &Env) {
 /// properties were stored with each message and won over the message's. So message ids are not
 /// compared for batches, on either target.
 pub fn batch_send(env: &Env) {
-    let topic = name(env, "T", "batch");
+    let topic = unique(env, "T", "batch");
     let sent = produce(&env.namesrv, &topic, Mode::Batch, "batch", 24, &["TagA"]);
     check_send_results(env, &sent);
     for batch in sent.chunks(8) {
@@ -227,7 +219,7 @@ pub fn batch_send(env: &Env) {
     let report = consume_all(
         env,
         Kind::Push,
-        &name(env, "CG", "batch"),
+        &unique(env, "CG", "batch"),
         &topic,
         "*",
         &keys(&sent),
@@ -237,12 +229,12 @@ pub fn batch_send(env: &Env) {
 
 /// A DefaultLitePullConsumer in subscribe mode gets every message once.
 pub fn lite_pull(env: &Env) {
-    let topic = name(env, "T", "lite");
+    let topic = unique(env, "T", "lite");
     let sent = produce(&env.namesrv, &topic, Mode::Sync, "lite", 20, &["TagA", "TagB"]);
     let report = consume_all(
         env,
         Kind::LitePull,
-        &name(env, "CG", "lite"),
+        &unique(env, "CG", "lite"),
         &topic,
         "*",
         &keys(&sent),
@@ -254,7 +246,7 @@ pub fn lite_pull(env: &Env) {
 /// one subscribed to `TagA || TagB` exactly those two. (The client filters by tag again after
 /// the broker's hash-code filter, so this proves the end result, not the broker's filter alone.)
 pub fn tag_filter(env: &Env) {
-    let topic = name(env, "T", "tags");
+    let topic = unique(env, "T", "tags");
     let sent = produce(
         &env.namesrv,
         &topic,
@@ -271,11 +263,17 @@ pub fn tag_filter(env: &Env) {
     };
     let (a, ab) = (only(&["TagA"]), only(&["TagA", "TagB"]));
     let mut consumers = [
-        Consumer::start(Kind::Push, &env.namesrv, &name(env, "CG", "tagA"), &topic, "TagA"),
         Consumer::start(
             Kind::Push,
             &env.namesrv,
-            &name(env, "CG", "tagAB"),
+            &unique(env, "CG", "tagA"),
+            &topic,
+            "TagA",
+        ),
+        Consumer::start(
+            Kind::Push,
+            &env.namesrv,
+            &unique(env, "CG", "tagAB"),
             &topic,
             "TagA || TagB",
         ),
@@ -296,8 +294,8 @@ pub fn tag_filter(env: &Env) {
 /// own queues. Messages sent before the group settled may go to either member, or to both
 /// while the queues move, so they count only towards the union.
 pub fn consumer_group(env: &Env) {
-    let topic = name(env, "T", "group");
-    let group = name(env, "CG", "group");
+    let topic = unique(env, "T", "group");
+    let group = unique(env, "CG", "group");
     // Creates the topic, so the members find a route and all its queues at once.
     let early = produce(&env.namesrv, &topic, Mode::Sync, "early", 8, &["TagA"]);
     let queues: BTreeSet<String> = early
@@ -387,8 +385,8 @@ pub fn consumer_group(env: &Env) {
 /// committed offset on, and the first consumer committed past everything it received (checked),
 /// so any old message delivered again means the broker lost or misreported the offset.
 pub fn consumer_restart(env: &Env) {
-    let topic = name(env, "T", "restart");
-    let group = name(env, "CG", "restart");
+    let topic = unique(env, "T", "restart");
+    let group = unique(env, "CG", "restart");
     let old = produce(&env.namesrv, &topic, Mode::Sync, "old", 20, &["TagA"]);
     let first = consume_all(env, Kind::Push, &group, &topic, "*", &keys(&old));
     check_deliveries(&old, &first.received, true);

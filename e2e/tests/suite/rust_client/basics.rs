@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{
     DELIVERY_TIMEOUT, QUEUES, SETTLE,
     client::{self, Consumer, Mode, Received, Sent, produce, settle, wait_until},
-    node::Env,
 };
-use crate::broker_probe;
+use crate::{broker_probe, scenario::targets::Env};
 
 fn keys<'a>(sent: impl IntoIterator<Item = &'a Sent>) -> BTreeSet<String> {
     sent.into_iter().map(|s| s.key.clone()).collect()

@@ -1,5 +1,7 @@
 //! Builds and runs rust-client-compat (`e2e/rust-client`: the upstream Rust RocketMQ client driven
-//! from the command line) and reads the lines it prints: `WORD key=value ...`, one event each.
+//! from the command line) and reads the lines it prints: `WORD key=value ...`, one event each:
+//! its basic `produce` and `consume` runs, parsed, and the program as the shared
+//! messaging-semantics scenarios drive it ([`DRIVER`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -13,8 +15,14 @@ use std::{
 
 use apogee_e2e::event_process::EventProcess as Run;
 
-use super::node::Env;
-use crate::broker_probe;
+use crate::{
+    broker_probe,
+    scenario::{
+        deliveries::{OFFSET_MSG_ID, Placed, STORED},
+        jobs::Driver,
+        targets::Env,
+    },
+};
 
 /// A cold build compiles about 350 crates (9.5 min measured on a busy 2-core machine); a fresh
 /// binary is found in well under a second.
@@ -102,6 +110,39 @@ fn build() -> Result<PathBuf, String> {
         started.elapsed()
     );
     Ok(path)
+}
+
+/// Builds (or finds) the binary before a scenario starts its clock.
+pub fn prepare() {
+    binary();
+}
+
+/// rust-client-compat's `send`, `listen` and `produce-tx`, where they differ from the other
+/// drivers.
+pub static DRIVER: Driver = Driver {
+    spawn: |subcommand, args| spawn_run(subcommand, args, &[]),
+    // Its runs stop when stdin closes, unasked.
+    stop_flags: &[],
+    queues_word: "OWNED",
+    no_queues: "-",
+    recv_extras: &[STORED, OFFSET_MSG_ID],
+    produce: produce_placed,
+};
+
+/// `produce` gives a message the body `body-of-<key>` (`send` gives `body-<key>`).
+fn produce_placed(namesrv: &str, topic: &str, prefix: &str, count: usize) -> Vec<Placed> {
+    let sent = produce(namesrv, topic, Mode::Sync, prefix, count, &["TagA"]);
+    let placed = sent.into_iter().map(|s| {
+        let r = s.result.expect("a sync send's result");
+        Placed {
+            body: format!("body-of-{}", s.key),
+            key: s.key,
+            queue: r.queue,
+            queue_offset: r.queue_offset,
+            offset_msg_id: r.offset_msg_id,
+        }
+    });
+    placed.collect()
 }
 
 /// Starts rust-client-compat with `subcommand`, `args` and extra environment.
