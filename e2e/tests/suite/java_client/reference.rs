@@ -69,6 +69,23 @@ fi
 rm -rf "$dir"
 "#;
 
+/// Where the reference processes keep their files: the memory filesystem `/dev/shm` when it is
+/// there, else the temp directory. The reference broker refuses every write (`the disk is full`)
+/// while the partition of its store is over 90 % used (`diskSpaceWarningLevelRatio`, which it
+/// clamps to at most 90 %), counted as `df` does; on a shared CI disk, with this workspace's build
+/// outputs and caches on it, that happened mid-run once, and every later reference scenario
+/// failed. Its store here is small (16 MiB commit-log segments, a 40 000-entry index) and goes
+/// with the process.
+fn scratch_parent() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let writable = tempfile::tempdir_in(shm).is_ok();
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// One reference server process under [`WATCHDOG`].
 #[derive(Debug)]
 struct Watched {
@@ -84,7 +101,7 @@ impl Watched {
     fn start(name: &'static str, main_class: &str, heap: &str, conf: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("apogee-reference-{name}-"))
-            .tempdir()
+            .tempdir_in(scratch_parent())
             .expect("scratch directory")
             .keep();
         let home = dir.join("home");
