@@ -9,7 +9,7 @@ use std::{
 
 use rocketmq_client_rust::{
     ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, DefaultMQPushConsumer,
-    MQConsumerInner, MQPushConsumer, MessageQueueListener,
+    MQPushConsumer, MessageQueueListener,
 };
 use rocketmq_model::common::{
     consumer::consume_from_where::ConsumeFromWhere,
@@ -122,33 +122,46 @@ impl MessageQueueListener for Assignments {
     }
 }
 
-/// Sends the consumer's offsets to the broker now, while connected (the client's
-/// `persist_consumer_offset`, as its timer and its shutdown do), and prints, first, the offsets of
+/// Commits the consumer's offsets to the broker now, while connected, and prints the offsets of
 /// `topic`'s queues it holds: `PERSISTED offsets=B:0=5,B:1=7|-`. The harness waits for the broker
-/// to show them before it stops the consumer. The client sends offsets oneway, and its shutdown
-/// sends them right before it closes its connections: a broker that gets to such a request only
-/// after the connection closed (the reference drops it then) would keep older ones.
+/// to show them before it stops the consumer. Each is sent with the client's acknowledged update
+/// (its offset store's `update_consume_offset_to_broker`, not oneway), so a queue whose commit
+/// the broker refused or never answered is reported (`PERSIST_FAILED`) instead of being taken as
+/// sent: the client's own persist (its timer, its shutdown) is oneway and remembers a value as
+/// sent once written, and the reference may never process a oneway request it reads only after
+/// the connection closed.
 async fn persist(consumer: &DefaultMQPushConsumer, topic: &str) {
-    let offsets = match consumer.consumer_running_info().await {
-        Ok(info) => {
-            let held = info
-                .mq_table
-                .iter()
-                .filter(|(mq, pq)| mq.topic_str() == topic && pq.commit_offset >= 0);
-            let held: Vec<String> = held
-                .map(|(mq, pq)| format!("{}:{}={}", mq.broker_name(), mq.queue_id(), pq.commit_offset))
-                .collect();
-            held.join(",")
-        }
+    let held: Vec<(MessageQueue, i64)> = match consumer.consumer_running_info().await {
+        Ok(info) => info
+            .mq_table
+            .iter()
+            .filter(|(mq, pq)| mq.topic_str() == topic && pq.commit_offset >= 0)
+            .map(|(mq, pq)| (mq.clone(), pq.commit_offset))
+            .collect(),
         Err(e) => {
             eprintln!("rust-client-compat: consumer running info: {e}");
-            String::new()
+            Vec::new()
         }
     };
-    if let Some(consumer_impl) = consumer.default_mq_push_consumer_impl() {
-        consumer_impl.persist_consumer_offset().await;
+    let store = consumer
+        .default_mq_push_consumer_impl()
+        .and_then(|consumer_impl| consumer_impl.offset_store());
+    let mut sent = Vec::new();
+    for (mq, offset) in &held {
+        let queue = format!("{}:{}", mq.broker_name(), mq.queue_id());
+        let outcome = match &store {
+            Some(store) => store.update_consume_offset_to_broker(mq, *offset, false).await,
+            None => {
+                println!("PERSIST_FAILED queue={queue} error={}", field("no offset store"));
+                continue;
+            }
+        };
+        match outcome {
+            Ok(()) => sent.push(format!("{queue}={offset}")),
+            Err(e) => println!("PERSIST_FAILED queue={queue} error={}", field(&e.to_string())),
+        }
     }
-    println!("PERSISTED offsets={}", field(&offsets));
+    println!("PERSISTED offsets={}", field(&sent.join(",")));
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -18,6 +18,7 @@
 //!   STARTED group=G clientId=C
 //!   ASSIGNED topic=T queues=B:0,B:1|none
 //!   RECV key=K tag=T queue=B:Q queueOffset=N msgId=M offsetMsgId=O reconsume=R body=...
+//!   PERSIST_FAILED queue=B:Q error=...
 //!   PERSISTED offsets=B:0=N,B:1=N|-
 //!   DONE reason=count|stdin|timeout received=R distinct=D elapsedMs=E
 //! ```
@@ -25,8 +26,9 @@
 //! A consumer stops once it has seen `--count` distinct keys (0: never) and then `--linger-ms`
 //! more, when its stdin closes (`--stop-on-stdin`), or after `--timeout-ms`, whichever comes
 //! first; it then shuts down cleanly, which commits its offsets to the broker. With
-//! `--stop-on-stdin`, a line `persist` has it send its offsets to the broker at once and print
-//! `PERSISTED` with the offsets it held just before (see consume.rs).
+//! `--stop-on-stdin`, a line `persist` has it commit the offsets it holds to the broker at once,
+//! each acknowledged, and print `PERSISTED` with those the broker took (`PERSIST_FAILED` for
+//! each it did not; see consume.rs).
 //!
 //! The messaging-semantics subcommands (`send`, `listen`, `produce-tx`: sharding keys and
 //! orderly consumption, delay levels, retries and dead letters, broadcasting, transactions) are

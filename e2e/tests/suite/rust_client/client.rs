@@ -376,10 +376,11 @@ impl Consumer {
         self.received()
     }
 
-    /// Has the consumer send its offsets to the broker now (a `persist` line: the client's
-    /// `persist_consumer_offset`) and waits until the broker at `env.broker` shows, for each of
-    /// the topic's queues the consumer holds, at least the offset it reported holding just before
-    /// (`PERSISTED`). The client also sends its offsets at shutdown, but oneway, right before it
+    /// Has the consumer commit its offsets to the broker now, each acknowledged (a `persist`
+    /// line: the client's offset store's `update_consume_offset_to_broker`, not oneway), and waits
+    /// until the broker at `env.broker` shows, for each of the topic's queues the consumer holds,
+    /// at least the offset it committed (`PERSISTED`); a commit the broker refused fails the test
+    /// (`PERSIST_FAILED`). The client also sends its offsets at shutdown, but oneway, right before it
     /// closes its connections, and the reference may never process them: its server handler
     /// (5.3.3's NettyServerHandler) discards a request it gets to only once the connection has
     /// closed (the Go client suite's `consumer_restart` lost a queue's offset that way about once
@@ -392,6 +393,14 @@ impl Consumer {
             assert!(
                 self.run.poll(Duration::from_millis(25)),
                 "consumer {} exited before it persisted its offsets\n{}",
+                self.group,
+                self.run.transcript()
+            );
+            // Printed before PERSISTED, one per queue whose commit the broker did not take.
+            let failed = self.run.lines().iter().any(|l| l.word == "PERSIST_FAILED");
+            assert!(
+                !failed,
+                "consumer {} could not commit its offsets\n{}",
                 self.group,
                 self.run.transcript()
             );
