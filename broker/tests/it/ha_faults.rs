@@ -3,7 +3,8 @@
 //! - SYNC_MASTER killed with SIGKILL at random moments under load: every acknowledged message
 //!   is in the slave's store. `APOGEE_HA_KILLS` sets the iterations (CI: 3; long runs: see
 //!   docs/benchmarks.md).
-//! - ASYNC_MASTER killed the same way: the loss window (acknowledged but not replicated) is
+//! - ASYNC_MASTER killed the same way: the loss window (acknowledged but not replicated), in
+//!   messages and in how long before the kill the lost ones were acknowledged, is
 //!   measured and printed; what the slave has is exactly a prefix of what was acknowledged.
 //! - Master and slave in different network namespaces, the link between them cut: sync sends
 //!   fail with the reference's statuses within the slave timeout; after the link heals they
@@ -44,8 +45,12 @@ fn jitter_ms(lo: u64, hi: u64) -> Duration {
 }
 
 /// Sends with 4 producers until the master dies (or `limit` passes); returns the keys whose
-/// send was answered SUCCESS, in acknowledgement order.
-async fn produce_until_dead(master: std::net::SocketAddr, run: usize, limit: Duration) -> Vec<String> {
+/// send was answered SUCCESS, in acknowledgement order, each with when its answer arrived.
+async fn produce_until_dead(
+    master: std::net::SocketAddr,
+    run: usize,
+    limit: Duration,
+) -> Vec<(String, Instant)> {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + limit;
     let mut producers = Vec::new();
@@ -59,7 +64,9 @@ async fn produce_until_dead(master: std::net::SocketAddr, run: usize, limit: Dur
                 }
                 let key = format!("r{run}-p{p}-{seq}");
                 match conn.request(send(TOPIC, &key), Duration::from_secs(5)).await {
-                    Ok(reply) if reply.code == response::SUCCESS => acked.lock().unwrap().push(key),
+                    Ok(reply) if reply.code == response::SUCCESS => {
+                        acked.lock().unwrap().push((key, Instant::now()))
+                    }
                     Ok(_) => {}
                     Err(_) => return,
                 }
@@ -133,8 +140,19 @@ async fn until_slave_serves(master: std::net::SocketAddr, slave: std::net::Socke
     s.close();
 }
 
-/// Runs kill iterations against `role`; returns, per iteration, (acked, lost).
-fn kill_runs(role: &str) -> Vec<(usize, usize)> {
+/// One kill iteration's outcome.
+#[derive(Debug, Clone, Copy)]
+struct KillRun {
+    acked: usize,
+    /// Acknowledged (in any run so far) but not in the slave's store.
+    lost: usize,
+    /// How long before the kill the earliest lost message of this run was acknowledged: the
+    /// loss window in time (zero when nothing of this run was lost).
+    window: Duration,
+}
+
+/// Runs kill iterations against `role`.
+fn kill_runs(role: &str) -> Vec<KillRun> {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
@@ -165,18 +183,26 @@ fn kill_runs(role: &str) -> Vec<(usize, usize)> {
             tokio::time::sleep(jitter_ms(300, 1500)).await;
             let killed_at = Instant::now();
             master.kill();
-            let acked = producing.await.unwrap();
+            let acked_at = producing.await.unwrap();
+            let acked: Vec<String> = acked_at.iter().map(|(key, _)| key.clone()).collect();
             // Let the slave apply what it had received, then stop it cleanly and read its store.
             tokio::time::sleep(Duration::from_millis(300)).await;
             slave.stop();
             let stored = stored_keys(&slave.store, TOPIC);
             all_acked.extend(acked.iter().cloned());
             let lost: Vec<&String> = all_acked.iter().filter(|k| !stored.contains(*k)).collect();
+            let window = acked_at
+                .iter()
+                .filter(|(key, _)| !stored.contains(key))
+                .map(|(_, at)| killed_at.saturating_duration_since(*at))
+                .max()
+                .unwrap_or_default();
+            let lost_here = acked_at.iter().filter(|(key, _)| !stored.contains(key)).count();
             eprintln!(
-                "{role} run {run}: {} acknowledged, {} missing on the slave, killed {:?} ago",
+                "{role} run {run}: {} acknowledged, {} missing on the slave ({lost_here} of this \
+                 run, acknowledged up to {window:?} before the kill)",
                 acked.len(),
                 lost.len(),
-                killed_at.elapsed()
             );
             if role == "SYNC_MASTER" {
                 assert!(lost.is_empty(), "acknowledged but not on the slave: {lost:?}");
@@ -194,7 +220,11 @@ fn kill_runs(role: &str) -> Vec<(usize, usize)> {
                     );
                 }
             }
-            results.push((acked.len(), lost.len()));
+            results.push(KillRun {
+                acked: acked.len(),
+                lost: lost.len(),
+                window,
+            });
             // The next run starts the master on the same store (as a restarted pod would); the
             // slave resumes from its own.
             drop(master);
@@ -214,7 +244,7 @@ fn kill_runs(role: &str) -> Vec<(usize, usize)> {
 fn sync_master_killed_loses_nothing_acknowledged() {
     let runs = kill_runs("SYNC_MASTER");
     assert!(
-        runs.iter().all(|(acked, _)| *acked > 0),
+        runs.iter().all(|r| r.acked > 0),
         "every run acknowledged something: {runs:?}"
     );
 }
@@ -222,9 +252,13 @@ fn sync_master_killed_loses_nothing_acknowledged() {
 #[test]
 fn async_master_killed_loss_window_is_measured() {
     let runs = kill_runs("ASYNC_MASTER");
-    let (acked, lost): (usize, usize) = runs.iter().fold((0, 0), |(a, l), (x, y)| (a + x, l + y));
+    let acked: usize = runs.iter().map(|r| r.acked).sum();
+    let lost: usize = runs.iter().map(|r| r.lost).sum();
+    let most = runs.iter().map(|r| r.lost).max().unwrap_or(0);
+    let window = runs.iter().map(|r| r.window).max().unwrap_or_default();
     eprintln!(
-        "ASYNC loss window: {lost} of {acked} acknowledged messages over {} kills",
+        "ASYNC loss window: {lost} of {acked} acknowledged messages over {} kills; at most {most} \
+         in one kill, acknowledged at most {window:?} before it",
         runs.len()
     );
     assert!(acked > 0);
