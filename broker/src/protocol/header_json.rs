@@ -1,9 +1,12 @@
 //! The JSON header (serialize type 0), as fastjson writes it: keys in alphabetical order, null
 //! fields omitted, control characters escaped, every `extFields` value a string.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
-use serde::{Deserialize, Serialize};
+use serde::{
+    Deserialize, Serialize,
+    de::{self, MapAccess, SeqAccess, Visitor},
+};
 
 use super::{command::RemotingCommand, error::ProtocolError, language::LanguageCode};
 
@@ -24,10 +27,11 @@ struct Out<'a> {
 }
 
 #[derive(Deserialize)]
-struct In {
+struct In<'a> {
     code: i32,
-    #[serde(default)]
-    language: Option<String>,
+    // Borrowed when it has no escapes (always, for the language names clients send).
+    #[serde(default, borrow)]
+    language: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     version: i32,
     #[serde(default)]
@@ -37,7 +41,97 @@ struct In {
     #[serde(default)]
     remark: Option<String>,
     #[serde(rename = "extFields", default)]
-    ext_fields: Option<BTreeMap<String, serde_json::Value>>,
+    ext_fields: Option<ExtFields>,
+}
+
+/// `extFields`, read straight into the command's map: each value kept as text, nulls dropped.
+/// (Going through `serde_json::Value` and re-collecting cost a second map and an allocation per
+/// value; see `codecbench` in docs/benchmarks.md.)
+struct ExtFields(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for ExtFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ExtFieldsVisitor)
+    }
+}
+
+struct ExtFieldsVisitor;
+
+impl<'de> Visitor<'de> for ExtFieldsVisitor {
+    type Value = ExtFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of header fields")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
+        let mut fields = BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if let FieldText(Some(value)) = map.next_value::<FieldText>()? {
+                fields.insert(key, value);
+            }
+        }
+        Ok(ExtFields(fields))
+    }
+}
+
+/// One `extFields` value as text: strings as they are, numbers and booleans (some clients send
+/// them bare) as their JSON text, objects and arrays as compact JSON; `None` for null.
+struct FieldText(Option<String>);
+
+impl<'de> Deserialize<'de> for FieldText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldTextVisitor)
+    }
+}
+
+struct FieldTextVisitor;
+
+impl<'de> Visitor<'de> for FieldTextVisitor {
+    type Value = FieldText;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a header field value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldText, E> {
+        Ok(FieldText(Some(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<FieldText, E> {
+        Ok(FieldText(Some(v)))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<FieldText, E> {
+        Ok(FieldText(Some(v.to_string())))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<FieldText, E> {
+        Ok(FieldText(Some(v.to_string())))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<FieldText, E> {
+        Ok(FieldText(Some(v.to_string())))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<FieldText, E> {
+        // serde_json's own rendering, as the `Value` path gave.
+        Ok(FieldText(Some(serde_json::Value::from(v).to_string())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<FieldText, E> {
+        Ok(FieldText(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldText, A::Error> {
+        let value = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(FieldText(Some(value.to_string())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<FieldText, A::Error> {
+        let value = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(FieldText(Some(value.to_string())))
+    }
 }
 
 /// Encodes the header of `command` (not its body).
@@ -60,16 +154,7 @@ pub fn encode(command: &RemotingCommand) -> Vec<u8> {
 /// (some clients send them bare) are kept as their text; nulls are dropped.
 pub fn decode(bytes: &[u8]) -> Result<RemotingCommand, ProtocolError> {
     let header: In = serde_json::from_slice(bytes).map_err(|e| ProtocolError::Json(e.to_string()))?;
-    let ext_fields = header
-        .ext_fields
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| match v {
-            serde_json::Value::String(s) => Some((k, s)),
-            serde_json::Value::Null => None,
-            other => Some((k, other.to_string())),
-        })
-        .collect();
+    let ext_fields = header.ext_fields.map(|f| f.0).unwrap_or_default();
     Ok(RemotingCommand {
         code: header.code,
         language: header
@@ -121,6 +206,38 @@ mod tests {
             r#"{"code":0,"extFields":{"msgId":"AB","props":"K\u0001V\u0002","queueOffset":"5"},"flag":1,"language":"JAVA","opaque":7,"serializeTypeCurrentRPC":"JSON","version":475}"#
         );
         assert_eq!(decode(text.as_bytes()).unwrap(), cmd);
+    }
+
+    #[test]
+    fn every_kind_of_field_value_is_kept_as_its_text() {
+        let cmd = decode(
+            br#"{"code":11,"extFields":{"n":-3,"f":1.5,"o":{"k":1},"a":[1,"x"],"e":"\u00e9\"q","d":"1","d":"2"},"remark":"r\n"}"#,
+        )
+        .unwrap();
+        let fields: Vec<(&str, &str)> = cmd
+            .ext_fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("a", r#"[1,"x"]"#),
+                ("d", "2"),
+                ("e", "\u{e9}\"q"),
+                ("f", "1.5"),
+                ("n", "-3"),
+                ("o", r#"{"k":1}"#),
+            ]
+        );
+        assert_eq!(cmd.remark.as_deref(), Some("r\n"));
+        assert!(
+            matches!(
+                decode(br#"{"code":1,"extFields":[1]}"#),
+                Err(ProtocolError::Json(_))
+            ),
+            "extFields must be an object"
+        );
     }
 
     #[test]
