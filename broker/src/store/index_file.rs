@@ -198,9 +198,15 @@ impl IndexFile {
         }
     }
 
-    /// Flushes header, slots and entries.
+    /// Flushes header, slots and entries, then drops the mapping of the flushed entries (see
+    /// `MappedFile::release_flushed`; the slots stay mapped). Not dropping them only costs
+    /// memory, so that failure is logged rather than failing the flush.
     pub fn flush(&self) -> std::io::Result<()> {
-        self.file.flush().map(|_| ())
+        self.file.flush()?;
+        if let Err(err) = self.file.release_flushed() {
+            tracing::warn!(%err, path = %self.file.path().display(), "could not drop the mapping of flushed index entries");
+        }
+        Ok(())
     }
 }
 

@@ -30,7 +30,7 @@ use std::{
     },
 };
 
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::{MmapOptions, MmapRaw, UncheckedAdvice};
 use rustix::fs::FallocateFlags;
 
 /// How a new file's pages are brought in.
@@ -290,6 +290,31 @@ impl MappedFile {
         Ok(wrote)
     }
 
+    /// Drops this process's mapping of the pages below the flush position (the atomic prefix
+    /// aside). The bytes stay in the page cache and on disk; a later read faults the same bytes
+    /// back in, a minor fault while the kernel keeps them cached. Without this, every page ever
+    /// written or read stays counted in the broker's resident set until the kernel reclaims it,
+    /// and mapped pages are the last page cache it reclaims. Returns the bytes covered.
+    pub fn release_flushed(&self) -> io::Result<usize> {
+        let page = rustix::param::page_size();
+        let start = self.prefix.next_multiple_of(page);
+        let end = self.flushed().min(self.wrote()) / page * page;
+        if end <= start {
+            return Ok(0);
+        }
+        // SAFETY: `start..end` is page-aligned and inside the mapping. The mapping is a shared
+        // mapping of a regular file (`map_raw`), for which MADV_DONTNEED only removes page-table
+        // entries: later accesses repopulate from the file's page cache, which holds the same
+        // bytes (dirty pages keep their dirty state), so slices readers hold still read what was
+        // published. The range is below `flushed` and `wrote` and outside the prefix, so no
+        // append or atomic store races with it for content.
+        unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)?;
+        }
+        Ok(end - start)
+    }
+
     /// Cuts the written area back to `pos` and zeroes everything after it, so stale bytes can
     /// never be read back as data by a later recovery. Needs `&mut self`: no reader may exist.
     pub fn truncate(&mut self, pos: usize) -> io::Result<()> {
@@ -345,6 +370,45 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..5], b"hello");
         assert!(bytes[5..].iter().all(|b| *b == 0), "tail must be zeroed");
+    }
+
+    /// Resident kB of the mapping of `path` in this process (`/proc/self/smaps`).
+    fn resident_kib(path: &Path) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let name = path.to_str().unwrap();
+        let mut lines = smaps.lines().skip_while(|l| !l.ends_with(name));
+        lines.next().expect("the file is mapped");
+        let rss = lines.find(|l| l.starts_with("Rss:")).expect("an Rss line");
+        rss.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn released_pages_leave_the_resident_set_and_read_back_the_same() {
+        const SIZE: usize = 4 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000");
+        let file = MappedFile::create(&path, 0, SIZE, 64, Populate::Lazy).unwrap();
+        let data: Vec<u8> = (0..3 << 20).map(|i: usize| (i % 251) as u8).collect();
+        file.append(&data).unwrap();
+        file.store_u32(0, 9);
+        assert_eq!(file.release_flushed().unwrap(), 0, "nothing flushed yet");
+        assert!(resident_kib(&path) >= 3 << 10, "written pages are resident");
+        file.flush().unwrap();
+        // From the first page boundary after the prefix to the last one below the flush
+        // position (3 MiB + 64 bytes written).
+        assert_eq!(file.release_flushed().unwrap(), (3 << 20) + 64 - 4096 - 64);
+        assert!(
+            resident_kib(&path) <= 8,
+            "only the prefix's and the tail's pages stay mapped: {} kB",
+            resident_kib(&path)
+        );
+        assert_eq!(file.load_u32(0), 9);
+        assert!(
+            file.read(64, data.len()).unwrap() == data.as_slice(),
+            "same bytes"
+        );
+        file.append(b"after").unwrap();
+        assert_eq!(file.read(64 + data.len(), 5).unwrap(), b"after");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
 };
 
 use super::{
@@ -87,12 +88,18 @@ pub fn load_files(
     Ok(files)
 }
 
+/// How often, at most, flushing also drops the mapping of flushed pages
+/// ([`MappedFile::release_flushed`]): often enough to bound the resident set to about this much
+/// writing, rarely enough that SYNC_FLUSH's many small flushes do not pay for it each time.
+const RELEASE_EVERY: Duration = Duration::from_millis(500);
+
 /// A shared, ordered list of segments.
 #[derive(Debug)]
 pub struct Segments {
     dir: PathBuf,
     file_size: usize,
     files: RwLock<Vec<Arc<MappedFile>>>,
+    released_at: Mutex<Option<Instant>>,
 }
 
 impl Segments {
@@ -102,6 +109,7 @@ impl Segments {
             dir,
             file_size,
             files: RwLock::new(files.into_iter().map(Arc::new).collect()),
+            released_at: Mutex::new(None),
         }
     }
 
@@ -218,7 +226,28 @@ impl Segments {
             }
             reached = Some(file.start_offset() + file.flushed() as u64);
         }
+        self.release_flushed(&files);
         Ok(reached)
+    }
+
+    /// At most every [`RELEASE_EVERY`]: drops every file's mapping of its flushed pages, those
+    /// read back since included. A failure only costs memory, so it is logged, not returned.
+    fn release_flushed(&self, files: &[Arc<MappedFile>]) {
+        {
+            let mut last = self
+                .released_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < RELEASE_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        for file in files {
+            if let Err(err) = file.release_flushed() {
+                tracing::warn!(%err, path = %file.path().display(), "could not drop the mapping of flushed pages");
+            }
+        }
     }
 
     /// Bytes published but not yet flushed.
