@@ -296,7 +296,10 @@ impl Operator {
     /// Kills it mid-flight, as a SIGKILL would: the task is dropped at its next await,
     /// reconciles half done, nothing released.
     pub fn kill(mut self, runtime: &tokio::runtime::Runtime) {
-        self.stop.take();
+        // Held until the task is gone: dropping the sender is the graceful stop signal, and a
+        // task that saw it before the abort landed would shut down cleanly instead (CI saw it
+        // end with Ok).
+        let _stop = self.stop.take();
         if let Some(task) = self.task.take() {
             task.abort();
             let outcome =
