@@ -75,9 +75,9 @@ fn bad_clients_get_answers_or_lose_only_their_own_connection() {
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
-        let node = Standalone::start(StandaloneOptions::loopback(dir.path().join("store")), &env)
-            .await
-            .unwrap();
+        let mut options = StandaloneOptions::loopback(dir.path().join("store"));
+        options.broker_properties = "mappedFileSizeCommitLog=16777216\n".into();
+        let node = Standalone::start(options, &env).await.unwrap();
         let addr = node.broker_addr();
         let (producer, _rx) = client(addr).await;
         assert_eq!(call(&producer, send("k-first")).await.code, response::SUCCESS);

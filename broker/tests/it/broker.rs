@@ -134,7 +134,8 @@ async fn next_request(rx: &mut mpsc::UnboundedReceiver<RemotingCommand>) -> Remo
 async fn start(dir: &std::path::Path) -> Standalone {
     let env = FixedEnv::new().with_var("HOME", dir.to_str().unwrap());
     let mut options = StandaloneOptions::loopback(dir.join("store"));
-    options.broker_properties = "brokerClusterName=ItCluster\nbrokerName=it-broker\n".into();
+    options.broker_properties =
+        "brokerClusterName=ItCluster\nbrokerName=it-broker\nmappedFileSizeCommitLog=16777216\n".into();
     Standalone::start(options, &env).await.expect("node starts")
 }
 

@@ -46,7 +46,9 @@ fn a_read_only_broker_refuses_sends_and_registers_read_only_routes() {
     rt.block_on(async {
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
         let mut options = StandaloneOptions::loopback(dir.path().join("store"));
-        options.broker_properties = "brokerClusterName=PermCluster\nbrokerName=perm-broker\n".into();
+        options.broker_properties =
+            "brokerClusterName=PermCluster\nbrokerName=perm-broker\nmappedFileSizeCommitLog=16777216\n"
+                .into();
         let node = Standalone::start(options, &env).await.expect("node starts");
         let (conn, _rx) = client(node.broker_addr()).await;
         let sent = call(&conn, send("Orders", "T", "k0", "before")).await;

@@ -24,7 +24,8 @@ const LEVELS: &str = "1s 2s 1s 1s 1s";
 pub(crate) async fn start(dir: &std::path::Path) -> Standalone {
     let env = FixedEnv::new().with_var("HOME", dir.to_str().unwrap());
     let mut options = StandaloneOptions::loopback(dir.join("store"));
-    options.broker_properties = format!("brokerName=msg-broker\nmessageDelayLevel={LEVELS}\n");
+    options.broker_properties =
+        format!("brokerName=msg-broker\nmessageDelayLevel={LEVELS}\nmappedFileSizeCommitLog=16777216\n");
     Standalone::start(options, &env).await.expect("node starts")
 }
 
@@ -302,7 +303,7 @@ fn transactions_commit_roll_back_and_are_checked_back() {
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
         let mut options = StandaloneOptions::loopback(dir.path().join("store"));
         options.broker_properties =
-            "brokerName=tx-broker\ntransactionTimeOut=1000\ntransactionCheckInterval=500\n".into();
+            "brokerName=tx-broker\ntransactionTimeOut=1000\ntransactionCheckInterval=500\nmappedFileSizeCommitLog=16777216\n".into();
         let node = Standalone::start(options.clone(), &env).await.unwrap();
         let (checks_tx, mut checks) = tokio::sync::mpsc::unbounded_channel();
         let producer = apogee_broker::remoting::connect(

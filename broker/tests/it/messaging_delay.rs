@@ -44,7 +44,8 @@ const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 async fn start(dir: &std::path::Path) -> Standalone {
     let env = FixedEnv::new().with_var("HOME", dir.to_str().unwrap());
     let mut options = StandaloneOptions::loopback(dir.join("store"));
-    options.broker_properties = "brokerName=delay-broker\nmessageDelayLevel=1s 2s\n".into();
+    options.broker_properties =
+        "brokerName=delay-broker\nmessageDelayLevel=1s 2s\nmappedFileSizeCommitLog=16777216\n".into();
     Standalone::start(options, &env).await.expect("node starts")
 }
 

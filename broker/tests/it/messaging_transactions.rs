@@ -28,7 +28,8 @@ const CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
 async fn start(dir: &std::path::Path, tx_settings: &str) -> Standalone {
     let env = FixedEnv::new().with_var("HOME", dir.to_str().unwrap());
     let mut options = StandaloneOptions::loopback(dir.join("store"));
-    options.broker_properties = format!("brokerName=tx-broker\n{tx_settings}");
+    options.broker_properties =
+        format!("brokerName=tx-broker\nmappedFileSizeCommitLog=16777216\n{tx_settings}");
     Standalone::start(options, &env).await.expect("node starts")
 }
 

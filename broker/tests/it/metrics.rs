@@ -70,7 +70,8 @@ fn metrics_follow_traffic_and_lag() {
     rt.block_on(async {
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
         let mut options = StandaloneOptions::loopback(dir.path().join("store"));
-        options.broker_properties = "brokerClusterName=MC\nbrokerName=metrics-broker\n".into();
+        options.broker_properties =
+            "brokerClusterName=MC\nbrokerName=metrics-broker\nmappedFileSizeCommitLog=16777216\n".into();
         options.metrics_port = Some(0);
         let node = Standalone::start(options, &env).await.unwrap();
         let metrics = node.broker().metrics_addr().expect("metrics enabled");
@@ -242,7 +243,8 @@ fn pulls_are_counted_per_group_and_topic_and_a_long_poll_shows_as_parked() {
     rt.block_on(async {
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
         let mut options = StandaloneOptions::loopback(dir.path().join("store"));
-        options.broker_properties = "brokerClusterName=MC\nbrokerName=pull-broker\n".into();
+        options.broker_properties =
+            "brokerClusterName=MC\nbrokerName=pull-broker\nmappedFileSizeCommitLog=16777216\n".into();
         options.metrics_port = Some(0);
         let node = Standalone::start(options, &env).await.unwrap();
         let metrics = node.broker().metrics_addr().expect("metrics enabled");

@@ -41,7 +41,9 @@ impl Node {
             .unwrap();
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().unwrap());
         let mut options = StandaloneOptions::loopback(dir.path().join("store"));
-        options.broker_properties = format!("brokerClusterName={CLUSTER}\nbrokerName={BROKER}\n");
+        // 16 MiB CommitLog segments rather than 2 GiB of disk reserved for a few messages.
+        options.broker_properties =
+            format!("brokerClusterName={CLUSTER}\nbrokerName={BROKER}\nmappedFileSizeCommitLog=16777216\n");
         let node = rt
             .block_on(Standalone::start(options, &env))
             .expect("node starts");

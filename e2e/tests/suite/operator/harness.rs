@@ -333,7 +333,10 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub async fn loopback_broker(dir: &Path, name: &str) -> Standalone {
     let env = FixedEnv::new().with_var("HOME", dir.to_str().expect("utf-8 path"));
     let mut options = StandaloneOptions::loopback(dir.join(name));
-    options.broker_properties = format!("brokerClusterName=e2e\nbrokerName={name}\n");
+    // 16 MiB CommitLog segments: at the default 1 GiB each test broker reserved 2 GiB of disk
+    // (its first segment and the one allocated ahead) for a handful of messages.
+    options.broker_properties =
+        format!("brokerClusterName=e2e\nbrokerName={name}\nmappedFileSizeCommitLog=16777216\n");
     Standalone::start(options, &env)
         .await
         .expect("loopback broker starts")
