@@ -246,6 +246,9 @@ impl LogicFlusher {
         if let Some(index) = &self.index {
             index.flush()?;
         }
+        // The CommitLog flusher drops the log's flushed pages when it flushes; when nothing is
+        // written it does not run, and pages that consumers read back would stay mapped.
+        self.log.segments().release_flushed_pages();
         let recover_from = dispatched.min(self.log.flushed_offset());
         // The reference's recovery trusts these timestamps, so they must never claim more than
         // `recover_from` covers: when the log flush lags dispatch, keep the older value.

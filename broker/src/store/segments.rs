@@ -231,7 +231,14 @@ impl Segments {
     }
 
     /// At most every [`RELEASE_EVERY`]: drops every file's mapping of its flushed pages, those
-    /// read back since included. A failure only costs memory, so it is logged, not returned.
+    /// read back since included. Flushing does this too; a store that is only read (consumers
+    /// catching up, no writes, so nothing to flush) needs it called on its own.
+    pub fn release_flushed_pages(&self) {
+        self.release_flushed(&self.snapshot());
+    }
+
+    /// [`Segments::release_flushed_pages`] over `files`. A failure only costs memory, so it is
+    /// logged, not returned.
     fn release_flushed(&self, files: &[Arc<MappedFile>]) {
         {
             let mut last = self
