@@ -152,18 +152,6 @@ report() {
   done
 }
 
-main() {
-  if $report_only; then
-    report
-    return
-  fi
-  trap cleanup EXIT
-  trap 'exit 143' TERM INT
-  build Bench
-  run_all
-  report
-}
-
 # One line, so that bash has read the whole file before anything runs (editing the script during
 # a run cannot change what the run does).
-main; exit
+bench_main Bench; exit

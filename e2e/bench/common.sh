@@ -333,3 +333,18 @@ wait_for_quiet() {
   done
   log "load average $(cut -d' ' -f1 /proc/loadavg)"
 }
+
+# The body every bench script ends with: with --report, the tables of an earlier run again;
+# otherwise build the client driver with CLASS, run everything (the script's run_all) and print
+# the tables (its report), stopping whatever is left on exit.
+bench_main() {
+  if $report_only; then
+    report
+    return
+  fi
+  trap cleanup EXIT
+  trap 'exit 143' TERM INT
+  build "$1"
+  run_all
+  report
+}
