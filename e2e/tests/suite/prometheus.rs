@@ -23,13 +23,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use apogee_broker::{
-    config::FixedEnv,
-    standalone::{Standalone, StandaloneOptions},
-};
-
 use go_client_compat::{Consumer, produce};
 use server::Prometheus;
+
+use crate::scenario::targets::ApogeeNode;
 
 /// One broker, topics created on first send (the Go producer asks for 4 queues).
 const BROKER_PROPERTIES: &str = "\
@@ -53,52 +50,24 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// then every 5 s; Prometheus scrapes every second.
 const LAG_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// Apogee with metrics on, on its own runtime; shut down (and checked to shut down cleanly) on
-/// drop.
+/// Apogee with metrics on, and where its NameServer and metrics are.
 struct Node {
-    rt: tokio::runtime::Runtime,
-    node: Option<Standalone>,
+    /// Held for its drop: the broker stops (and is checked to stop cleanly) with the test.
+    _apogee: ApogeeNode,
     namesrv: String,
     metrics: SocketAddr,
-    _dir: tempfile::TempDir,
 }
 
 impl Node {
     fn start() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let dir = tempfile::tempdir().expect("store directory");
-        let env = FixedEnv::new().with_var("HOME", dir.path().to_str().expect("UTF-8 temp path"));
-        let mut options = StandaloneOptions::loopback(dir.path().join("store"));
-        options.broker_properties = BROKER_PROPERTIES.to_owned();
-        options.metrics_port = Some(0);
-        let node = rt
-            .block_on(Standalone::start(options, &env))
-            .unwrap_or_else(|e| panic!("Apogee standalone did not start: {e}"));
+        let apogee = ApogeeNode::start_with("prom-broker", BROKER_PROPERTIES.to_owned(), Some(0));
+        let node = apogee.standalone();
         let metrics = node.broker().metrics_addr().expect("metrics are on");
+        let namesrv = node.namesrv_addr().to_string();
         Self {
-            rt,
-            namesrv: node.namesrv_addr().to_string(),
+            _apogee: apogee,
+            namesrv,
             metrics,
-            node: Some(node),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let Some(node) = self.node.take() else { return };
-        let stopped = self
-            .rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(30), node.shutdown()).await });
-        if !std::thread::panicking() {
-            stopped
-                .expect("Apogee shut down within 30 s")
-                .expect("Apogee shut down cleanly");
         }
     }
 }

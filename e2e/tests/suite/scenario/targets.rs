@@ -82,6 +82,12 @@ impl ApogeeNode {
     /// Starts a node whose broker is named `names` and runs with [`BROKER_PROPERTIES`], its
     /// store and HOME in a scratch directory.
     pub fn start(names: BrokerNames) -> Self {
+        Self::start_with(names.broker, names.properties(), None)
+    }
+
+    /// Starts a node whose broker (named `broker_name`) runs with `properties` (broker.conf
+    /// lines), serving metrics on `metrics_port` if given (0: any free port).
+    pub fn start_with(broker_name: &str, properties: String, metrics_port: Option<u16>) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -90,20 +96,26 @@ impl ApogeeNode {
         let dir = tempfile::tempdir().expect("store directory");
         let env = FixedEnv::new().with_var("HOME", dir.path().to_str().expect("UTF-8 temp path"));
         let mut options = StandaloneOptions::loopback(dir.path().join("store"));
-        options.broker_properties = names.properties();
+        options.broker_properties = properties;
+        options.metrics_port = metrics_port;
         let node = rt
             .block_on(Standalone::start(options, &env))
             .unwrap_or_else(|e| panic!("Apogee standalone did not start: {e}"));
         Self {
             rt,
             node: Some(node),
-            broker_name: names.broker.to_owned(),
+            broker_name: broker_name.to_owned(),
             _dir: dir,
         }
     }
 
+    /// The running NameServer + Broker.
+    pub fn standalone(&self) -> &Standalone {
+        self.node.as_ref().expect("running")
+    }
+
     pub fn env(&self) -> Env {
-        let node = self.node.as_ref().expect("running");
+        let node = self.standalone();
         Env {
             target: Target::Apogee,
             namesrv: node.namesrv_addr().to_string(),
