@@ -27,11 +27,10 @@ struct Out<'a> {
 }
 
 #[derive(Deserialize)]
-struct In<'a> {
+struct In {
     code: i32,
-    // Borrowed when it has no escapes (always, for the language names clients send).
-    #[serde(default, borrow)]
-    language: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    language: Option<String>,
     #[serde(default)]
     version: i32,
     #[serde(default)]
@@ -67,8 +66,15 @@ impl<'de> Visitor<'de> for ExtFieldsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
         let mut fields = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
-            if let FieldText(Some(value)) = map.next_value::<FieldText>()? {
-                fields.insert(key, value);
+            // A repeated key keeps its last value, as a JSON object read into a map does; a
+            // null removes it.
+            match map.next_value::<FieldText>()? {
+                FieldText(Some(value)) => {
+                    fields.insert(key, value);
+                }
+                FieldText(None) => {
+                    fields.remove(&key);
+                }
             }
         }
         Ok(ExtFields(fields))
@@ -211,7 +217,7 @@ mod tests {
     #[test]
     fn every_kind_of_field_value_is_kept_as_its_text() {
         let cmd = decode(
-            br#"{"code":11,"extFields":{"n":-3,"f":1.5,"o":{"k":1},"a":[1,"x"],"e":"\u00e9\"q","d":"1","d":"2"},"remark":"r\n"}"#,
+            br#"{"code":11,"extFields":{"n":-3,"f":1.5,"o":{"k":1},"a":[1,"x"],"e":"\u00e9\"q","d":"1","d":"2","z":"1","z":null,"u":18446744073709551615,"b":false},"remark":"r\n"}"#,
         )
         .unwrap();
         let fields: Vec<(&str, &str)> = cmd
@@ -223,13 +229,18 @@ mod tests {
             fields,
             [
                 ("a", r#"[1,"x"]"#),
+                ("b", "false"),
                 ("d", "2"),
                 ("e", "\u{e9}\"q"),
                 ("f", "1.5"),
                 ("n", "-3"),
                 ("o", r#"{"k":1}"#),
+                ("u", "18446744073709551615"),
             ]
         );
+        for absent in [br#"{"code":1}"#.as_slice(), br#"{"code":1,"extFields":null}"#] {
+            assert!(decode(absent).unwrap().ext_fields.is_empty());
+        }
         assert_eq!(cmd.remark.as_deref(), Some("r\n"));
         assert!(
             matches!(
