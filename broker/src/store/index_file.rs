@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::{
     error::StoreError,
-    mapped_file::{MappedFile, Populate},
+    mapped_file::{MappedFile, Populate, Release},
     properties::java_hash,
 };
 
@@ -203,7 +203,7 @@ impl IndexFile {
     /// memory, so that failure is logged rather than failing the flush.
     pub fn flush(&self) -> std::io::Result<()> {
         self.file.flush()?;
-        if let Err(err) = self.file.release_flushed() {
+        if let Err(err) = self.file.release_flushed(Release::New) {
             tracing::warn!(%err, path = %self.file.path().display(), "could not drop the mapping of flushed index entries");
         }
         Ok(())

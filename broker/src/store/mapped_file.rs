@@ -42,6 +42,15 @@ pub enum Populate {
     Lazy,
 }
 
+/// Which flushed pages [`MappedFile::release_flushed`] drops from the mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Those flushed since the last release: cheap, for the flush path.
+    New,
+    /// All of them, pages that reads faulted back in included: a sweep of the whole range.
+    All,
+}
+
 /// A fixed-size file mapped read-write, appended to by one writer and read by many.
 #[derive(Debug)]
 pub struct MappedFile {
@@ -53,6 +62,8 @@ pub struct MappedFile {
     prefix: usize,
     wrote: AtomicUsize,
     flushed: AtomicUsize,
+    /// End of the range [`MappedFile::release_flushed`] last dropped.
+    released: AtomicUsize,
     append_lock: Mutex<()>,
 }
 
@@ -144,6 +155,7 @@ impl MappedFile {
             prefix,
             wrote: AtomicUsize::new(wrote),
             flushed: AtomicUsize::new(wrote),
+            released: AtomicUsize::new(0),
             append_lock: Mutex::new(()),
         })
     }
@@ -291,13 +303,19 @@ impl MappedFile {
     }
 
     /// Drops this process's mapping of the pages below the flush position (the atomic prefix
-    /// aside). The bytes stay in the page cache and on disk; a later read faults the same bytes
-    /// back in, a minor fault while the kernel keeps them cached. Without this, every page ever
-    /// written or read stays counted in the broker's resident set until the kernel reclaims it,
-    /// and mapped pages are the last page cache it reclaims. Returns the bytes covered.
-    pub fn release_flushed(&self) -> io::Result<usize> {
+    /// aside): with [`Release::New`] only those flushed since the last call, with
+    /// [`Release::All`] every one, pages read back since included. The bytes stay in the page
+    /// cache and on disk; a later read faults the same bytes back in, a minor fault while the
+    /// kernel keeps them cached. Without this, every page ever written or read stays counted in
+    /// the broker's resident set until the kernel reclaims it, and mapped pages are the last page
+    /// cache it reclaims. Returns the bytes covered.
+    pub fn release_flushed(&self, scope: Release) -> io::Result<usize> {
         let page = rustix::param::page_size();
-        let start = self.prefix.next_multiple_of(page);
+        let first = self.prefix.next_multiple_of(page);
+        let start = match scope {
+            Release::New => first.max(self.released.load(Ordering::Acquire)),
+            Release::All => first,
+        };
         let end = self.flushed().min(self.wrote()) / page * page;
         if end <= start {
             return Ok(0);
@@ -312,6 +330,7 @@ impl MappedFile {
             self.map
                 .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)?;
         }
+        self.released.fetch_max(end, Ordering::AcqRel);
         Ok(end - start)
     }
 
@@ -384,28 +403,48 @@ mod tests {
 
     #[test]
     fn released_pages_leave_the_resident_set_and_read_back_the_same() {
-        const SIZE: usize = 4 << 20;
+        const SIZE: usize = 8 << 20;
+        let page = rustix::param::page_size();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("00000000000000000000");
         let file = MappedFile::create(&path, 0, SIZE, 64, Populate::Lazy).unwrap();
-        let data: Vec<u8> = (0..3 << 20).map(|i: usize| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..6 << 20).map(|i: usize| (i % 251) as u8).collect();
         file.append(&data).unwrap();
         file.store_u32(0, 9);
-        assert_eq!(file.release_flushed().unwrap(), 0, "nothing flushed yet");
-        assert!(resident_kib(&path) >= 3 << 10, "written pages are resident");
+        assert_eq!(
+            file.release_flushed(Release::New).unwrap(),
+            0,
+            "nothing flushed yet"
+        );
+        let written = resident_kib(&path);
+        assert!(written >= 6 << 10, "written pages are resident: {written} kB");
         file.flush().unwrap();
         // From the first page boundary after the prefix to the last one below the flush
-        // position (3 MiB + 64 bytes written).
-        assert_eq!(file.release_flushed().unwrap(), (3 << 20) + 64 - 4096 - 64);
+        // position (6 MiB + 64 bytes written).
+        let expected = ((6 << 20) + 64) / page * page - page;
+        assert_eq!(file.release_flushed(Release::New).unwrap(), expected);
+        // Huge pages of the page cache may keep up to 2 MiB around each end mapped.
+        let released = resident_kib(&path);
         assert!(
-            resident_kib(&path) <= 8,
-            "only the prefix's and the tail's pages stay mapped: {} kB",
-            resident_kib(&path)
+            released <= 4 << 10,
+            "released pages left the resident set: {released} kB"
+        );
+        assert_eq!(
+            file.release_flushed(Release::New).unwrap(),
+            0,
+            "nothing new to release"
         );
         assert_eq!(file.load_u32(0), 9);
         assert!(
             file.read(64, data.len()).unwrap() == data.as_slice(),
             "same bytes"
+        );
+        assert!(resident_kib(&path) >= 6 << 10, "the read mapped them again");
+        assert_eq!(file.release_flushed(Release::All).unwrap(), expected);
+        let swept = resident_kib(&path);
+        assert!(
+            swept <= 4 << 10,
+            "the sweep released the pages read back: {swept} kB"
         );
         file.append(b"after").unwrap();
         assert_eq!(file.read(64 + data.len(), 5).unwrap(), b"after");

@@ -11,7 +11,7 @@ use std::{
 
 use super::{
     error::StoreError,
-    mapped_file::{MappedFile, Populate},
+    mapped_file::{MappedFile, Populate, Release},
 };
 
 /// The file name for a start offset.
@@ -88,10 +88,15 @@ pub fn load_files(
     Ok(files)
 }
 
-/// How often, at most, flushing also drops the mapping of flushed pages
+/// How often, at most, flushing also drops the mapping of newly flushed pages
 /// ([`MappedFile::release_flushed`]): often enough to bound the resident set to about this much
 /// writing, rarely enough that SYNC_FLUSH's many small flushes do not pay for it each time.
 const RELEASE_EVERY: Duration = Duration::from_millis(500);
+/// How often, at most, [`Segments::release_flushed_pages`] sweeps every file's whole flushed range
+/// (the pages consumers read back). A sweep walks the page tables of everything ever mapped
+/// (about 2 MiB of entries per GiB of store), so it runs on the background flusher, not on the
+/// write path.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// A shared, ordered list of segments.
 #[derive(Debug)]
@@ -100,6 +105,7 @@ pub struct Segments {
     file_size: usize,
     files: RwLock<Vec<Arc<MappedFile>>>,
     released_at: Mutex<Option<Instant>>,
+    swept_at: Mutex<Option<Instant>>,
 }
 
 impl Segments {
@@ -110,6 +116,7 @@ impl Segments {
             file_size,
             files: RwLock::new(files.into_iter().map(Arc::new).collect()),
             released_at: Mutex::new(None),
+            swept_at: Mutex::new(None),
         }
     }
 
@@ -226,34 +233,18 @@ impl Segments {
             }
             reached = Some(file.start_offset() + file.flushed() as u64);
         }
-        self.release_flushed(&files);
+        if due(&self.released_at, RELEASE_EVERY) {
+            release(&files, Release::New);
+        }
         Ok(reached)
     }
 
-    /// At most every [`RELEASE_EVERY`]: drops every file's mapping of its flushed pages, those
-    /// read back since included. Flushing does this too; a store that is only read (consumers
-    /// catching up, no writes, so nothing to flush) needs it called on its own.
+    /// At most every [`SWEEP_EVERY`]: drops every file's mapping of all its flushed pages, those
+    /// read back since included (flushing drops only the newly flushed ones). For a background
+    /// thread: the sweep is not cheap on a large store.
     pub fn release_flushed_pages(&self) {
-        self.release_flushed(&self.snapshot());
-    }
-
-    /// [`Segments::release_flushed_pages`] over `files`. A failure only costs memory, so it is
-    /// logged, not returned.
-    fn release_flushed(&self, files: &[Arc<MappedFile>]) {
-        {
-            let mut last = self
-                .released_at
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < RELEASE_EVERY) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
-        for file in files {
-            if let Err(err) = file.release_flushed() {
-                tracing::warn!(%err, path = %file.path().display(), "could not drop the mapping of flushed pages");
-            }
+        if due(&self.swept_at, SWEEP_EVERY) {
+            release(&self.snapshot(), Release::All);
         }
     }
 
@@ -265,6 +256,26 @@ impl Segments {
             .take(2)
             .map(|f| (f.wrote() - f.flushed().min(f.wrote())) as u64)
             .sum()
+    }
+}
+
+/// Whether `every` has passed since the time in `last` (then reset to now).
+fn due(last: &Mutex<Option<Instant>>, every: Duration) -> bool {
+    let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|at| at.elapsed() < every) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    true
+}
+
+/// [`MappedFile::release_flushed`] over `files`. A failure only costs memory, so it is logged,
+/// not returned.
+fn release(files: &[Arc<MappedFile>], scope: Release) {
+    for file in files {
+        if let Err(err) = file.release_flushed(scope) {
+            tracing::warn!(%err, path = %file.path().display(), "could not drop the mapping of flushed pages");
+        }
     }
 }
 
