@@ -139,7 +139,9 @@ async fn persist(consumer: &DefaultMQPushConsumer, topic: &str) {
             .map(|(mq, pq)| (mq.clone(), pq.commit_offset))
             .collect(),
         Err(e) => {
-            eprintln!("rust-client-compat: consumer running info: {e}");
+            // Without the held offsets nothing can be committed: a failure, not an empty list.
+            let error = format!("consumer running info: {e}");
+            println!("PERSIST_FAILED queue=- error={}", field(&error));
             Vec::new()
         }
     };

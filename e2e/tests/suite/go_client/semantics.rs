@@ -7,7 +7,7 @@ use crate::scenario::{
     order::{self, Orderly, QUEUES},
     semantics::{self, LISTENER_LEVELS, Retries},
     targets::Env,
-    transactions::{self, Names, UnknownCommits},
+    transactions::{self, Names},
 };
 
 /// The queue the client's hash queue selector (`NewHashQueueSelector`) picks for a sharding key:
@@ -62,13 +62,12 @@ pub fn delayed(env: &Env) {
     semantics::delayed(&DRIVER, env, "GoDelayTopic", "GoDelayGroup");
 }
 
-/// See `scenario::transactions::transactions` (a `producer.NewTransactionProducer`), at most
-/// once per back-check on either target.
+/// See `scenario::transactions::transactions` (a `producer.NewTransactionProducer`).
 pub fn transactions(env: &Env) {
     let names = Names {
         topic: "GoTxTopic",
         group: "GoTxGroup",
         producer_group: "GoTxProducerGroup",
     };
-    transactions::transactions(&DRIVER, env, &names, UnknownCommits::OncePerCheck);
+    transactions::transactions(&DRIVER, env, &names);
 }

@@ -6,8 +6,8 @@ use super::{client::DRIVER, scenarios::unique};
 use crate::scenario::{
     order,
     semantics::{self, LISTENER_LEVELS},
-    targets::{Env, Target},
-    transactions::{self, Names, UnknownCommits},
+    targets::Env,
+    transactions::{self, Names},
 };
 
 /// See `scenario::order::broadcasting`.
@@ -40,9 +40,5 @@ pub fn transactions(env: &Env) {
         group: &group,
         producer_group: &producer_group,
     };
-    let unknown = match env.target {
-        Target::Apogee => UnknownCommits::Once,
-        Target::Reference => UnknownCommits::OncePerCheck,
-    };
-    transactions::transactions(&DRIVER, env, &names, unknown);
+    transactions::transactions(&DRIVER, env, &names);
 }

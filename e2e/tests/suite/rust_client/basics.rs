@@ -264,7 +264,9 @@ pub fn tag_subscriptions_get_only_their_tags(env: &Env) {
     );
 }
 
-/// A consumer that stopped cleanly committed its offsets; a new member of the same group resumes
+/// A consumer committed its offsets before it stopped (`Consumer::stop` commits them,
+/// acknowledged, before the shutdown; that the shutdown's own oneway commit lands is the Java
+/// suite's `consumer_restart`); a new member of the same group resumes
 /// from them: none of the old messages again (their offsets were committed, so at-least-once
 /// allows no redelivery), every new one, each queue starting exactly at its committed offset.
 pub fn a_restarted_consumer_resumes_from_committed_offsets(env: &Env) {

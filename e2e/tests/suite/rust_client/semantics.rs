@@ -2,23 +2,22 @@
 //! consumption, broadcasting, retries then the dead-letter queue, delay levels, transactions;
 //! and where this client needs them run its way.
 
+use apogee_broker::store::properties::java_hash;
+
 use super::client::DRIVER;
 use crate::scenario::{
     order::{self, Orderly, QUEUES},
     semantics::{self, Retries},
     targets::Env,
-    transactions::{self, Names, UnknownCommits},
+    transactions::{self, Names},
 };
 
 /// The queue the client's `SelectMessageQueueByHash` picks for a sharding key: Java's
-/// `String.hashCode` (UTF-16 units, `h * 31 + unit`, wrapping) modulo the queue count, made
-/// non-negative. The shards `a`-`f` land in queues 1, 2, 3, 0, 1, 2, so every queue holds a
+/// `String.hashCode` (the store's own, which the broker's tag codes use) modulo the queue count,
+/// made non-negative. The shards `a`-`f` land in queues 1, 2, 3, 0, 1, 2, so every queue holds a
 /// sequence.
 fn java_hash_queue(key: &str) -> usize {
-    let hash = key
-        .encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)));
-    (i64::from(hash) % QUEUES as i64).unsigned_abs() as usize
+    (i64::from(java_hash(key)) % QUEUES as i64).unsigned_abs() as usize
 }
 
 /// See `scenario::order::orderly` (`MessageListenerOrderly`).
@@ -57,13 +56,12 @@ pub fn delayed(env: &Env) {
     semantics::delayed(&DRIVER, env, "RustDelayTopic", "RustDelayGroup");
 }
 
-/// See `scenario::transactions::transactions` (a `TransactionMQProducer`), at most once per
-/// back-check on either target.
+/// See `scenario::transactions::transactions` (a `TransactionMQProducer`).
 pub fn transactions(env: &Env) {
     let names = Names {
         topic: "RustTxTopic",
         group: "RustTxGroup",
         producer_group: "RustTxProducerGroup",
     };
-    transactions::transactions(&DRIVER, env, &names, UnknownCommits::OncePerCheck);
+    transactions::transactions(&DRIVER, env, &names);
 }

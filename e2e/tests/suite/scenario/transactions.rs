@@ -6,13 +6,14 @@ use super::{
     deliveries::{by_key, shard_seq},
     jobs::{Driver, Job, settle, watch},
     semantics::{DELIVERY_TIMEOUT, SETTLE, warm_consumer},
-    targets::Env,
+    targets::{Env, Target},
 };
 
 /// How often the consumer may get a message whose local transaction answered `unknown` and whose
-/// back-check answered commit. A `commit` message is delivered exactly once, always.
+/// back-check answered commit, by target (the rule is the broker's, whatever the client). A
+/// `commit` message is delivered exactly once, always.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownCommits {
+enum UnknownCommits {
     /// Exactly once: Apogee commits a transaction at most once.
     Once,
     /// At least once and at most once per back-check. The reference may commit an `unknown`
@@ -39,10 +40,14 @@ pub struct Names<'a> {
 /// 100 ms, see `java_client/reference.rs`), asserted: every half send is SEND_OK with the local
 /// answer recorded; the broker back-checks each `unknown` message (at least once) and no other;
 /// a consumer already on the topic gets exactly the `commit` and `unknown` messages, a `commit`
-/// one once, an `unknown` one as `unknown_commits` says, each delivery with the msgId and in the
+/// one once, an `unknown` one as [`UnknownCommits`] says for the target, each delivery with the msgId and in the
 /// queue of its send, an `unknown` one only after its first check, and no `rollback` one, also
 /// not in the 2 s after (one more check interval).
-pub fn transactions(driver: &'static Driver, env: &Env, names: &Names, unknown_commits: UnknownCommits) {
+pub fn transactions(driver: &'static Driver, env: &Env, names: &Names) {
+    let unknown_commits = match env.target {
+        Target::Apogee => UnknownCommits::Once,
+        Target::Reference => UnknownCommits::OncePerCheck,
+    };
     let Names {
         topic,
         group,
